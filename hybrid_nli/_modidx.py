@@ -257,5 +257,6 @@ d = { 'settings': { 'branch': 'main',
                                     'hybrid_nli.trainer.git_commit': ('trainer.html#git_commit', 'hybrid_nli/trainer.py'),
                                     'hybrid_nli.trainer.last_checkpoint': ('trainer.html#last_checkpoint', 'hybrid_nli/trainer.py'),
                                     'hybrid_nli.trainer.load_config': ('trainer.html#load_config', 'hybrid_nli/trainer.py'),
+                                    'hybrid_nli.trainer.read_config': ('trainer.html#read_config', 'hybrid_nli/trainer.py'),
                                     'hybrid_nli.trainer.strategy_data': ('trainer.html#strategy_data', 'hybrid_nli/trainer.py'),
                                     'hybrid_nli.trainer.train': ('trainer.html#train', 'hybrid_nli/trainer.py')}}}

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from .core import HybridNLIError, atomic_write, text_hash
-from .trainer import TrainConfig, check_config, git_commit
+from .trainer import TrainConfig, check_config, git_commit, read_config
 
 # %% auto #0
 __all__ = ['EVAL_SET', 'ATTACKS', 'COSTS', 'ExperimentConfig', 'load_experiment', 'stage_key', 'Encoder', 'grid', 'train_stage',
@@ -50,13 +49,7 @@ def load_experiment(path:str|Path, # YAML file of `ExperimentConfig` fields
                     overrides:list|None=None, # `key=value` strings (YAML values) applied after the file
                    ) -> ExperimentConfig:
     "A checked `ExperimentConfig` from a YAML file plus overrides."
-    try: values = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
-    except FileNotFoundError: raise HybridNLIError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as e: raise HybridNLIError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(values, dict): raise HybridNLIError(f"{path}: expected a mapping of ExperimentConfig fields")
-    for o in overrides or []:
-        if '=' not in o: raise HybridNLIError(f"override {o!r} is not key=value")
-        k, v = o.split('=', 1); values[k.strip()] = yaml.safe_load(v)
+    values = read_config(path, overrides, 'ExperimentConfig')
     known = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
     if unknown := sorted(set(values) - set(known)): raise HybridNLIError(f"{path}: unknown field(s) {unknown}; known: {sorted(known)}")
     cfg = ExperimentConfig(**values)

@@ -17,8 +17,8 @@ from .data import training_pairs
 from .sampler import STRATEGIES, batch_sampler_factory, check_strategy, select_strategy, strategy_alpha, sub_batch_sampler
 
 # %% auto #0
-__all__ = ['E5_COLUMN_PROMPTS', 'TrainConfig', 'check_config', 'load_config', 'strategy_data', 'build_trainer', 'last_checkpoint',
-           'git_commit', 'train']
+__all__ = ['E5_COLUMN_PROMPTS', 'TrainConfig', 'check_config', 'read_config', 'load_config', 'strategy_data', 'build_trainer',
+           'last_checkpoint', 'git_commit', 'train']
 
 # %% ../nbs/04_trainer.ipynb #a5a045fe
 @dataclass
@@ -62,19 +62,27 @@ def check_config(cfg:TrainConfig) -> TrainConfig:
     if cfg.source not in ('xquad', 'mlqa'): raise HybridNLIError(f"unknown training source {cfg.source!r}: choose 'xquad' or 'mlqa'")
     return cfg
 
-def load_config(path:str|Path|None=None, # YAML file with `TrainConfig` fields; None = defaults
-                overrides:list|None=None, # `key=value` strings applied after the file
-               ) -> TrainConfig:
-    "A checked `TrainConfig` from a YAML file plus overrides."
+def read_config(path:str|Path|None, # YAML file of fields; None = no file
+                overrides:list|None=None, # `key=value` strings (YAML values) applied after the file
+                what:str='TrainConfig', # the config class, for messages
+               ) -> dict:
+    "Fields from a YAML file (`yaml.safe_load`) plus `key=value` overrides, with one-line errors."
     values = {}
     if path is not None:
         try: values = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
         except FileNotFoundError: raise HybridNLIError(f"config file {path} does not exist") from None
         except yaml.YAMLError as e: raise HybridNLIError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(values, dict): raise HybridNLIError(f"{path}: expected a mapping of TrainConfig fields")
+        if not isinstance(values, dict): raise HybridNLIError(f"{path}: expected a mapping of {what} fields")
     for o in overrides or []:
         if '=' not in o: raise HybridNLIError(f"override {o!r} is not key=value")
         k, v = o.split('=', 1); values[k.strip()] = yaml.safe_load(v)
+    return values
+
+def load_config(path:str|Path|None=None, # YAML file with `TrainConfig` fields; None = defaults
+                overrides:list|None=None, # `key=value` strings applied after the file
+               ) -> TrainConfig:
+    "A checked `TrainConfig` from a YAML file plus overrides."
+    values = read_config(path, overrides)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown := sorted(set(values) - known): raise HybridNLIError(f"{path or 'overrides'}: unknown config field(s) {unknown}; known: {sorted(known)}")
     return check_config(TrainConfig(**values))
