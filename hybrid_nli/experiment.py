@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_experiment.ipynb #7ea96d62
 from __future__ import annotations
-import dataclasses, gzip, json, platform, time
+import dataclasses, functools, gzip, json, platform, shutil, time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -32,6 +32,7 @@ class ExperimentConfig:
     seeds:list = field(default_factory=lambda: [0]) # training and head seeds
     sources:list = field(default_factory=lambda: ['xquad']) # training sources (each evaluated on the other's retrieval set)
     secondary_seeds:list|None = None # seeds for sources after the first; None = `seeds`
+    robustness_sources:list|None = None # sources whose encoders also get the NLI head, clean XNLI and attacks; None = all
     train:dict = field(default_factory=dict) # `TrainConfig` fields shared by all trained encoders
     retrieval_questions:int|None = None # question ids of the retrieval set (`retrieval_subset`); None = all
     nli_train_rows:int|None = None # MultiNLI sample rows for the head (shuffled, seed 0); None = all 9000
@@ -58,6 +59,8 @@ def load_experiment(path:str|Path, # YAML file of `ExperimentConfig` fields
     if bad := [s for s in cfg.strategies if s not in ('base', 'xx', 'xy', 'hybrid', 'proportional')]:
         raise HybridNLIError(f"{path}: unknown strategies {bad}: use base, xx, xy, hybrid, proportional")
     if bad := [s for s in cfg.sources if s not in EVAL_SET]: raise HybridNLIError(f"{path}: unknown sources {bad}: use xquad, mlqa")
+    if bad := [s for s in cfg.robustness_sources or [] if s not in cfg.sources]:
+        raise HybridNLIError(f"{path}: robustness_sources {bad} are not among the sources {cfg.sources}")
     if bad := [a for a in cfg.alphas if not 0 <= a <= 1]: raise HybridNLIError(f"{path}: alphas must lie in [0, 1], got {bad}")
     if bad := [a for a in cfg.attacks if a not in ATTACKS]: raise HybridNLIError(f"{path}: unknown attacks {bad}: use {', '.join(ATTACKS)}")
     if not isinstance(cfg.train, dict): raise HybridNLIError(f"{path}: 'train' must be a mapping of TrainConfig fields")
@@ -83,14 +86,14 @@ class Encoder:
     key:str # content hash of the encoder
 
 def grid(cfg:ExperimentConfig) -> list[Encoder]:
-    "Every encoder of the experiment, base first (one per seed), then by source, strategy, α and seed."
+    "Every encoder of the experiment, base first (one per seed), then by source, seed, strategy and α (a partial run holds whole seeds)."
     out = [Encoder('base' if len(cfg.seeds) == 1 else f'base/s{s}', None, 'base', None, s, None, stage_key('base', cfg.model, s))
            for s in (cfg.seeds if 'base' in cfg.strategies else [])]
     for i, source in enumerate(cfg.sources):
         seeds = cfg.seeds if i == 0 or cfg.secondary_seeds is None else cfg.secondary_seeds
-        for strategy in [s for s in cfg.strategies if s != 'base']:
-            for alpha in (cfg.alphas if strategy == 'hybrid' else [None]):
-                for seed in seeds:
+        for seed in seeds:
+            for strategy in [s for s in cfg.strategies if s != 'base']:
+                for alpha in (cfg.alphas if strategy == 'hybrid' else [None]):
                     t = TrainConfig(**{**cfg.train, 'model': cfg.model, 'source': source, 'strategy': strategy,
                                        'alpha': 0.5 if alpha is None else alpha, 'seed': seed})
                     name = strategy + (f'-a{alpha}' if alpha is not None else '')
@@ -114,7 +117,9 @@ def train_stage(e:Encoder, d:Path, data=None, cache=None) -> dict:
     t0 = time.time()
     cfg = dataclasses.replace(e.train, data_dir=str(data) if data else None, cache_dir=str(cache) if cache else None)
     model = train(cfg, d)
-    return _finish(d, t0, model=str(model), steps=json.loads((d/'run.json').read_text())['steps'])
+    info = _finish(d, t0, model=str(model), steps=json.loads((d/'run.json').read_text())['steps'])
+    shutil.rmtree(d/'checkpoints', ignore_errors=True)  # optimizer states for resuming (1.2 GB); the model is saved
+    return info
 
 def retrieval_stage(spec:str, eval_set:str, questions:int|None, d:Path, data=None, cache=None) -> dict:
     "Evaluate encoder `spec` on retrieval set `eval_set`; per-question results and the summary into `d`."
@@ -140,18 +145,22 @@ def nli_stage(spec:str, cfg:ExperimentConfig, seed:int, d:Path, data=None, cache
     return _finish(d, t0, summary=s)
 
 # %% ../nbs/08_experiment.ipynb #e71fc8f0
+@functools.lru_cache(maxsize=1)
+def _classifier(spec:str, nli_dir:Path, cache=None):
+    "The NLI classifier of `nli_dir` on encoder `spec`, kept while consecutive attack stages share it."
+    from hybrid_nli.encoder import load_encoder
+    from hybrid_nli.nli import NLIClassifier, load_head
+    from hybrid_nli.retrieval import EmbeddingCache, encoder_fingerprint
+    model = load_encoder(spec, cache=cache); fp = encoder_fingerprint(model)
+    return NLIClassifier(model, load_head(nli_dir/'head', fp)[0], EmbeddingCache(fp, cache))
+
 def attack_stage(spec:str, nli_dir:Path, attack:str, lang:str, cfg:ExperimentConfig, d:Path, data=None, cache=None) -> dict:
     "Attack the first `cfg.attack_examples` XNLI test rows of `lang` with the NLI classifier of `nli_dir`; rows into `d`."
     from hybrid_nli import attack as A
     from hybrid_nli.data import load_xnli
-    from hybrid_nli.encoder import load_encoder
-    from hybrid_nli.nli import NLIClassifier, load_head
-    from hybrid_nli.retrieval import EmbeddingCache, encoder_fingerprint
     t0 = time.time()
     A.setup_textattack(cache)
-    model = load_encoder(spec, cache=cache); fp = encoder_fingerprint(model)
-    head, _ = load_head(nli_dir/'head', fp)
-    clf = NLIClassifier(model, head, EmbeddingCache(fp, cache))
+    clf = _classifier(spec, nli_dir, cache)
     wrapper = A.CachedNLIWrapper(clf.encode, clf.classify)
     build = {'char': A.char_attack, 'codemix': A.codemix_attack}[attack]
     test = load_xnli('test', lang, data_dir=data)
@@ -160,7 +169,7 @@ def attack_stage(spec:str, nli_dir:Path, attack:str, lang:str, cfg:ExperimentCon
     return _finish(d, t0, summary=A.attack_summary(rows), examples=len(rows), encoded_texts=wrapper.n_encoded, queries=wrapper.n_queries)
 
 # %% ../nbs/08_experiment.ipynb #7ba32a24
-COSTS = dict(step_s_per_1k_tokens=2.5, sentences_per_s=55.0, attack_s_per_example=1.0, nli_head_s=30.0, stage_s=5.0)
+COSTS = dict(step_s_per_1k_tokens=3.5, sentences_per_s=60.0, attack_s_per_example=0.35, nli_head_s=30.0, stage_s=3.0)
 
 def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
     "Every stage of the experiment, in run order: kind, encoder, directory, and its inputs."
@@ -174,6 +183,7 @@ def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
         for ev in evals:
             k = stage_key('retrieval', e.key, ev, cfg.retrieval_questions)
             stages.append(dict(kind='retrieval', enc=e, eval_set=ev, dir=root/'retrieval'/f'{slug}-{ev}-{k}'))
+        if e.source is not None and e.source not in (cfg.robustness_sources or cfg.sources): continue
         nk = stage_key('nli', e.key, e.seed, cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_test_rows, cfg.nli_langs, cfg.nli_head)
         ndir = root/'nli'/f'{slug}-{nk}'
         stages.append(dict(kind='nli', enc=e, dir=ndir))

@@ -17,6 +17,7 @@ def write(tmp_path, **changes):
 @pytest.mark.parametrize('changes, msg', [
     (dict(strategies=['xx', 'nope']), 'unknown strategies'), (dict(alphas=[1.5]), r'alphas must lie in \[0, 1\]'),
     (dict(sources=['squad']), 'unknown sources'), (dict(attacks=['homoglyph']), 'unknown attacks'),
+    (dict(robustness_sources=['mlqa']), r"robustness_sources \['mlqa'\] are not among"),
     (dict(seeds=[]), "'seeds' must be a non-empty list"), (dict(train=dict(batch_size=1)), 'at least 2'),
     (dict(train=dict(lr_max=1)), 'unknown train field'), (dict(colour='red'), 'unknown field')])
 def test_bad_configs_fail_before_anything_runs(tmp_path, changes, msg):
@@ -31,6 +32,8 @@ def test_tiny_experiment_runs_resumes_and_is_content_addressed(tmp_path):
     t = pd.read_csv(root/'timings.csv')
     assert sorted(t.stage) == ['attack', 'attack', 'nli', 'nli', 'retrieval', 'retrieval', 'train']
     assert set(pd.read_csv(root/'retrieval.csv').eval_set) == {'mlqa_r'}          # zero-shot: trained on XQuAD
+    tdir = root/t.dir[t.stage == 'train'].item()
+    assert (tdir/'model'/'modules.json').is_file() and not (tdir/'checkpoints').exists()  # optimizer states dropped
     rows = pd.read_csv(root/'attack_rows.csv.gz')
     assert len(rows) == 4 and (rows.perturbed_premise == rows.premise).all()     # the premise is never touched
     assert json.loads((root/'manifest.json').read_text())['finished'] == 7
