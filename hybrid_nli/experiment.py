@@ -86,12 +86,13 @@ class Encoder:
     key:str # content hash of the encoder
 
 def grid(cfg:ExperimentConfig) -> list[Encoder]:
-    "Every encoder of the experiment, base first (one per seed), then by source, seed, strategy and α (a partial run holds whole seeds)."
-    out = [Encoder('base' if len(cfg.seeds) == 1 else f'base/s{s}', None, 'base', None, s, None, stage_key('base', cfg.model, s))
-           for s in (cfg.seeds if 'base' in cfg.strategies else [])]
-    for i, source in enumerate(cfg.sources):
-        seeds = cfg.seeds if i == 0 or cfg.secondary_seeds is None else cfg.secondary_seeds
-        for seed in seeds:
+    "Every encoder of the experiment, seed by seed: the base encoder, then each source, strategy and α (a partial run holds whole seeds)."
+    seeds_of = {src: cfg.seeds if i == 0 or cfg.secondary_seeds is None else cfg.secondary_seeds for i, src in enumerate(cfg.sources)}
+    out = []
+    for seed in dict.fromkeys([*cfg.seeds, *(cfg.secondary_seeds or [])]):
+        if 'base' in cfg.strategies and seed in cfg.seeds:
+            out.append(Encoder('base' if len(cfg.seeds) == 1 else f'base/s{seed}', None, 'base', None, seed, None, stage_key('base', cfg.model, seed)))
+        for source in [s for s in cfg.sources if seed in seeds_of[s]]:
             for strategy in [s for s in cfg.strategies if s != 'base']:
                 for alpha in (cfg.alphas if strategy == 'hybrid' else [None]):
                     t = TrainConfig(**{**cfg.train, 'model': cfg.model, 'source': source, 'strategy': strategy,

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from scipy.stats import binomtest, spearmanr
+from scipy.stats import binomtest, false_discovery_control, spearmanr
 from .core import HybridNLIError
 from .retrieval import PAPER_CLAIMS, RetrievalResult, bootstrap_ci, claims_table
 
 # %% auto #0
-__all__ = ['load_run', 'retrieval_result', 'strategy_results', 'plot_ci', 'setting_cis', 'plot_matrices', 'strategy_label',
-           'attack_table', 'mcnemar', 'paired_attack_tests', 'alpha_of', 'spearman_ci']
+__all__ = ['load_run', 'strategy_label', 'retrieval_result', 'strategy_results', 'seed_spread', 'plot_ci', 'setting_cis',
+           'plot_matrices', 'clean_predictions', 'mcnemar', 'paired_tests', 'attack_table', 'alpha_of', 'spearman_ci']
 
 # %% ../nbs/09_report.ipynb #5b600720
 def load_run(root:str|Path, # run directory written by `experiment.run_experiment`
@@ -31,6 +31,11 @@ def load_run(root:str|Path, # run directory written by `experiment.run_experimen
     f = root/'attack_rows.csv.gz'
     out['attack_rows'] = pd.read_csv(f) if f.is_file() else pd.DataFrame()
     return out
+
+# %% ../nbs/09_report.ipynb #cdca881b
+def strategy_label(df:pd.DataFrame) -> pd.Series:
+    "A readable strategy label per row: base, xx, xy, hybrid-a0.5, ..."
+    return [s if s != 'hybrid' else f'hybrid-a{a}' for s, a in zip(df.strategy, df.alpha)]
 
 # %% ../nbs/09_report.ipynb #80f7dfab
 def retrieval_result(stage_dir:str|Path) -> RetrievalResult:
@@ -60,6 +65,14 @@ def strategy_results(run:dict, # from `load_run`
                 mean(lambda x: x.cross), mean(lambda x: x.rank_distance), mean(lambda x: x.own_first),
                 mean(lambda x: x.own_first_chance), res[0].pool_size)
     return out
+
+# %% ../nbs/09_report.ipynb #e84421d6
+def seed_spread(df:pd.DataFrame, # one row per encoder: strategy, alpha and the value columns
+                values:list, # the columns summarised
+                by:list=[], # grouping columns besides the strategy
+               ) -> pd.DataFrame:
+    "Mean, standard deviation and number of seeds of each of `values` per strategy (and `by`)."
+    return df.assign(strategy=strategy_label(df)).groupby([*by, 'strategy'], sort=False)[values].agg(['mean', 'std', 'count'])
 
 # %% ../nbs/09_report.ipynb #864d51f4
 def plot_ci(df:pd.DataFrame, # one row per (x, hue): columns x, hue, value, lo, hi
@@ -92,10 +105,40 @@ def plot_matrices(res:dict, title:str=''):
     axs[0][0].set_ylabel('query', fontsize=8); fig.colorbar(im, ax=axs[0].tolist(), shrink=0.8); fig.suptitle(title, fontsize=10)
     return fig
 
-# %% ../nbs/09_report.ipynb #cdca881b
-def strategy_label(df:pd.DataFrame) -> pd.Series:
-    "A readable strategy label per row: base, xx, xy, hybrid-a0.5, ..."
-    return [s if s != 'hybrid' else f'hybrid-a{a}' for s, a in zip(df.strategy, df.alpha)]
+# %% ../nbs/09_report.ipynb #9cdbe8aa
+def clean_predictions(run:dict, # from `load_run`
+                     ) -> pd.DataFrame:
+    "Every clean XNLI test prediction of the run, one row per encoder × language × row, with the encoder's columns."
+    enc = run['nli_accuracy']
+    if enc.empty: return pd.DataFrame(columns=['lang', 'row', 'correct', 'encoder', 'strategy', 'alpha', 'seed'])
+    enc = enc.drop_duplicates('dir')
+    return pd.concat([pd.read_csv(run['root']/d/'predictions.csv.gz').assign(encoder=e, strategy=s, alpha=a, seed=sd)
+                      for d, e, s, a, sd in zip(enc.dir, enc.encoder, enc.strategy, enc.alpha, enc.seed)], ignore_index=True)
+
+# %% ../nbs/09_report.ipynb #e295cef7
+def mcnemar(a:np.ndarray, # per-example 0/1 outcome of A
+            b:np.ndarray, # same examples, B
+           ) -> dict:
+    "McNemar's exact test (binomial on the discordant pairs)."
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    ab, ba = int((a & ~b).sum()), int((~a & b).sum())
+    return dict(diff=float(a.mean() - b.mean()) if len(a) else np.nan, only_a=ab, only_b=ba,
+                p=float(binomtest(ab, ab + ba).pvalue) if ab + ba else 1.0)
+
+def paired_tests(rows:pd.DataFrame, # one row per strategy, alpha, seed, lang and row, with a 0/1 `outcome` column
+                 pairs:list, # (strategy A, strategy B) labels
+                 outcome:str, # the column compared, e.g. 'correct' (clean) or 'survived' (under attack)
+                 by:str|None=None, # a column tested separately per value, e.g. 'attack'
+                ) -> pd.DataFrame:
+    "McNemar's exact test of `outcome` per strategy pair on the (lang, row, seed) examples both have; q = Benjamini–Hochberg."
+    rows = rows.assign(strategy=strategy_label(rows))
+    out = []
+    for key, g in (rows.groupby(by, sort=False) if by else [(None, rows)]):
+        for a, b in pairs:
+            m = g[g.strategy == a].merge(g[g.strategy == b], on=['lang', 'row', 'seed'], suffixes=('_a', '_b'))
+            if len(m): out.append({**({by: key} if by else {}), 'a': a, 'b': b, 'n': len(m), **mcnemar(m[f'{outcome}_a'], m[f'{outcome}_b'])})
+    out = pd.DataFrame(out)
+    return out.assign(q=false_discovery_control(out.p)) if len(out) else out
 
 # %% ../nbs/09_report.ipynb #4d6a6905
 def attack_table(rows:pd.DataFrame, # attacked examples with result, strategy, alpha, attack, lang
@@ -113,28 +156,6 @@ def attack_table(rows:pd.DataFrame, # attacked examples with result, strategy, a
                         attacked_acc=ua['mean'], attacked_lo=ua['lo'], attacked_hi=ua['hi'],
                         success_rate=sr['mean'], success_lo=sr['lo'], success_hi=sr['hi'],
                         queries=float(attacked.num_queries.mean()) if len(attacked) else np.nan))
-    return pd.DataFrame(out)
-
-def mcnemar(a:np.ndarray, # per-example 0/1 outcome of A
-            b:np.ndarray, # same examples, B
-           ) -> dict:
-    "McNemar's exact test (binomial on the discordant pairs)."
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    ab, ba = int((a & ~b).sum()), int((~a & b).sum())
-    return dict(diff=float(a.mean() - b.mean()) if len(a) else np.nan, only_a=ab, only_b=ba,
-                p=float(binomtest(ab, ab + ba).pvalue) if ab + ba else 1.0)
-
-# %% ../nbs/09_report.ipynb #460418dc
-def paired_attack_tests(rows:pd.DataFrame, # attacked examples (see `attack_table`)
-                        pairs:list, # (strategy A, strategy B) labels
-                       ) -> pd.DataFrame:
-    "McNemar's test on 'right after the attack' for each strategy pair and attack, on the examples both were attacked on."
-    rows = rows.assign(strategy=strategy_label(rows), survived=rows.result.isin(['failed', 'maximum-queries']))
-    out = []
-    for attack, g in rows.groupby('attack', sort=False):
-        for a, b in pairs:
-            m = g[g.strategy == a].merge(g[g.strategy == b], on=['lang', 'row', 'seed'], suffixes=('_a', '_b'))
-            if len(m): out.append(dict(attack=attack, a=a, b=b, n=len(m), **mcnemar(m.survived_a, m.survived_b)))
     return pd.DataFrame(out)
 
 # %% ../nbs/09_report.ipynb #06716d77
