@@ -245,7 +245,8 @@ def run_experiment(cfg:ExperimentConfig, # the experiment
     for s in retrain: (s['dir']/'done.json').unlink()
     todo = [s for s in stages if s in todo or s in retrain]
     left = sum(estimate(s, cfg) for s in todo)
-    log(f"{cfg.name}: {len(stages)} stages, {len(stages) - len(todo)} done; estimated {left/60:.0f} min for the rest")
+    log(f"{cfg.name}: {len(stages)} stages, {sum(bool(_done(s['dir'])) for s in stages)} done; estimated {left/60:.0f} min for the rest"
+        + (f" of the {only} stages" if only else ""))
     if dry_run:
         for kind in ('train', 'retrieval', 'nli', 'attack'):
             ks = [s for s in todo if s['kind'] == kind]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_trainer.ipynb #c118f273
 from __future__ import annotations
-import csv, dataclasses, io, json, platform, subprocess, time
+import csv, dataclasses, io, json, os, platform, subprocess, time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -98,6 +98,10 @@ def strategy_data(cfg:TrainConfig) -> DatasetDict:
 # %% ../nbs/04_trainer.ipynb #96d67bc2
 E5_COLUMN_PROMPTS = {'anchor': 'query: ', 'positive': 'passage: '}
 
+def _multi_cpu() -> bool:
+    "Whether this process is one of several CPU processes started by `torchrun`."
+    return int(os.environ.get('WORLD_SIZE', '1')) > 1 and not torch.cuda.is_available()
+
 def build_trainer(cfg:TrainConfig, # checked config
                   out:Path, # run directory; checkpoints go to `out/checkpoints`
                   data:DatasetDict|None=None, # training sub-datasets; default `strategy_data(cfg)`
@@ -116,7 +120,8 @@ def build_trainer(cfg:TrainConfig, # checked config
         warmup_ratio=cfg.warmup_ratio, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, seed=cfg.seed,
         prompts=E5_COLUMN_PROMPTS, batch_sampler=sub_batch_sampler, dataloader_drop_last=True,
         multi_dataset_batch_sampler=batch_sampler_factory(list(data), strategy_alpha(cfg.strategy, cfg.alpha)),
-        save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1, report_to='none')
+        save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1, report_to='none',
+        **(dict(use_cpu=True, ddp_backend='gloo') if _multi_cpu() else {}))  # CPU DDP must be asked for explicitly
     loss = MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=args.world_size > 1)
     return SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
 
@@ -159,17 +164,19 @@ def train(cfg:TrainConfig, # checked config (see `load_config`)
     t0 = time.time(); trainer = build_trainer(cfg, out); t_setup = time.time() - t0
     resume = last_checkpoint(out)
     t0 = time.time(); trainer.train(resume_from_checkpoint=str(resume) if resume else None); t_train = time.time() - t0
-    with atomic_dir(out/'model') as tmp:
-        trainer.model.save(str(tmp))
-        if cfg.model.startswith('bundled:'): _keep_processor_kwargs(Path(tmp))
-    atomic_write(out/'train_log.csv', _log_csv(trainer.state.log_history))
-    model = trainer.model
-    run = dict(config=dataclasses.asdict(cfg), seed=cfg.seed, git_commit=git_commit(), resumed_from=resume.name if resume else None,
-               steps=trainer.state.global_step, sub_datasets={k: len(v) for k, v in trainer.train_dataset.items()},
-               parameters=sum(p.numel() for p in model.parameters()), trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
-               seconds=dict(setup=round(t_setup, 1), train=round(t_train, 1)),
-               versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers', 'datasets', 'accelerate')},
-               machine=dict(python=platform.python_version(), platform=platform.platform(), threads=torch.get_num_threads(),
-                            device=str(model.device)))
-    atomic_write(out/'run.json', json.dumps(run, indent=2))
+    if trainer.is_world_process_zero():  # under torchrun: one writer; the others wait below
+        with atomic_dir(out/'model') as tmp:
+            trainer.model.save(str(tmp))
+            if cfg.model.startswith('bundled:'): _keep_processor_kwargs(Path(tmp))
+        atomic_write(out/'train_log.csv', _log_csv(trainer.state.log_history))
+        model = trainer.model
+        run = dict(config=dataclasses.asdict(cfg), seed=cfg.seed, git_commit=git_commit(), resumed_from=resume.name if resume else None,
+                   steps=trainer.state.global_step, world_size=trainer.args.world_size, sub_datasets={k: len(v) for k, v in trainer.train_dataset.items()},
+                   parameters=sum(p.numel() for p in model.parameters()), trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                   seconds=dict(setup=round(t_setup, 1), train=round(t_train, 1)),
+                   versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers', 'datasets', 'accelerate')},
+                   machine=dict(python=platform.python_version(), platform=platform.platform(), threads=torch.get_num_threads(),
+                                device=str(model.device)))
+        atomic_write(out/'run.json', json.dumps(run, indent=2))
+    trainer.accelerator.wait_for_everyone()  # every rank returns once the model is saved and checkpoints are written
     return out/'model'

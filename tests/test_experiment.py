@@ -1,5 +1,6 @@
 "The experiment runner end to end at the smallest size, on real data and the real bundled encoder (issue 8)."
-import json
+import json, os, subprocess, sys
+from pathlib import Path
 import pandas as pd, pytest, yaml
 from hybrid_nli.core import HybridNLIError
 from hybrid_nli.experiment import collect, load_experiment, plan, run_experiment
@@ -42,3 +43,18 @@ def test_tiny_experiment_runs_resumes_and_is_content_addressed(tmp_path):
     cfg2 = load_experiment(write(tmp_path, query_budget=10))                     # only the attack stages depend on it
     redo = [s['kind'] for s in plan(cfg2, root) if not (s['dir']/'done.json').is_file()]
     assert redo == ['attack', 'attack']
+
+
+def test_training_stages_under_torchrun_two_processes(tmp_path):
+    "The documented multi-GPU path (`torchrun ... hybrid-nli run --only train`), here with 2 CPU processes (gloo)."
+    cfg = write(tmp_path, strategies=['hybrid'], train={**TINY['train'], 'max_steps': 3, 'save_steps': 2})
+    cli = Path(sys.executable).with_name('hybrid-nli'); torchrun = Path(sys.executable).with_name('torchrun')
+    subprocess.run([str(torchrun), '--nproc_per_node', '2', '--master_port', '29519', str(cli), 'run', '--config', str(cfg),
+                    '--out', str(tmp_path/'runs'), '--only', 'train'], check=True, env={**os.environ, 'OMP_NUM_THREADS': '1'}, timeout=600)
+    [tdir] = (tmp_path/'runs'/'tiny'/'train').iterdir()
+    run = json.loads((tdir/'run.json').read_text())
+    assert (run['world_size'], run['steps']) == (2, 3)
+    assert (tdir/'model'/'modules.json').is_file() and not (tdir/'checkpoints').exists()
+    assert not [p.name for p in tdir.iterdir() if p.name.startswith('.')]      # no temporary leftovers of the two writers
+    log = []; run_experiment(load_experiment(cfg), tmp_path/'runs', only='train', log=log.append)   # one process: already done
+    assert log == ['tiny: 4 stages, 1 done; estimated 0 min for the rest of the train stages']
