@@ -141,7 +141,7 @@ def padded64_run(warmup: int, steps: int, threads: int) -> dict:
     import torch
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from hybrid_nli.encoder import load_encoder
-    from hybrid_nli.trainer import E5_COLUMN_PROMPTS, load_config, strategy_data
+    from hybrid_nli.trainer import column_prompts, load_config, strategy_data
     torch.set_num_threads(threads)
     cfg = load_config(None, OVERRIDES + ['passage=paragraph'])
     paragraphs = list(dict.fromkeys(p for d in strategy_data(cfg).values() for p in d['positive']))
@@ -149,7 +149,8 @@ def padded64_run(warmup: int, steps: int, threads: int) -> dict:
     tok = model.tokenizer
     def batch(prompt, texts):
         return dict(tok([prompt + t for t in texts], truncation=True, max_length=64, padding='max_length', return_tensors='pt'))
-    feats = [batch(E5_COLUMN_PROMPTS['anchor'], paragraphs[:32]), batch(E5_COLUMN_PROMPTS['positive'], paragraphs[32:64])]
+    prompts = column_prompts(model)
+    feats = [batch(prompts["anchor"], paragraphs[:32]), batch(prompts["positive"], paragraphs[32:64])]
     real = sum(int(f['attention_mask'].sum()) for f in feats)
     loss_fn = MultipleNegativesRankingLoss(model, scale=cfg.scale)
     model.train()  # dropout on, as in the trainer

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from scipy.stats import binomtest
 from .core import HybridNLIError, atomic_dir
 from .data import NLI_LABELS
-from .retrieval import EmbeddingCache, bootstrap_ci, encode_cached, encoder_fingerprint, paired_bootstrap
+from .retrieval import EmbeddingCache, bootstrap_ci, encode_cached, encoder_fingerprint, own_prompt, paired_bootstrap
 
 # %% auto #0
 __all__ = ['nli_prompt', 'pair_features', 'NLIHead', 'embed_pairs', 'predict_proba', 'train_head', 'save_head', 'load_head',
@@ -26,7 +26,7 @@ __all__ = ['nli_prompt', 'pair_features', 'NLIHead', 'embed_pairs', 'predict_pro
 # %% ../nbs/06_nli.ipynb #b198a39d
 def nli_prompt(model) -> str|None:
     "The prompt name used for NLI sentences: 'query' if the encoder has one (e5), else None."
-    return 'query' if 'query' in (getattr(model, 'prompts', {}) or {}) else None
+    return own_prompt(model, 'query')
 
 # %% ../nbs/06_nli.ipynb #311fb58d
 def pair_features(u:torch.Tensor, # [n, d] premise embeddings

@@ -15,7 +15,7 @@ from datasets import DatasetDict
 from .core import HybridNLIError, atomic_write, cache_dir, text_hash
 
 # %% auto #0
-__all__ = ['SETTINGS', 'PAPER_CLAIMS', 'CANDIDATE_TEXT', 'encoder_fingerprint', 'EmbeddingCache', 'encode_cached',
+__all__ = ['SETTINGS', 'PAPER_CLAIMS', 'CANDIDATE_TEXT', 'encoder_fingerprint', 'EmbeddingCache', 'encode_cached', 'own_prompt',
            'retrieval_problems', 'check_retrieval', 'rank_order', 'ranking_stats', 'ap_reference', 'RetrievalResult',
            'relevance_index', 'evaluate_rankings', 'bootstrap_ci', 'paired_bootstrap', 'claims_table',
            'candidate_texts', 'evaluate_retrieval', 'retrieval_subset']
@@ -106,6 +106,12 @@ def encode_cached(model, # a `SentenceTransformer`
         cache.put(list(todo), emb.astype(np.float32))
     return cache.get(keys) if keys else np.zeros((0, model.get_embedding_dimension()), np.float32)
 
+def own_prompt(model, # a `SentenceTransformer`
+               name:str, # 'query' or 'passage'
+              ) -> str|None:
+    "`name` if the encoder has a prompt of that name (e5), else None: XLM-R and LaBSE read plain text."
+    return name if name in (getattr(model, 'prompts', {}) or {}) else None
+
 # %% ../nbs/05_retrieval.ipynb #9b6676b7
 def retrieval_problems(ds:DatasetDict, # `questions` and `candidates` as from `load_retrieval`
                        name:str='retrieval set', # dataset name, for the messages
@@ -146,6 +152,8 @@ def ranking_stats(scores:torch.Tensor, # [queries, pool] scores
     "Per query: `ap` (nan if nothing is relevant), `n_rel`, `first`/`last` rank of a relevant candidate, `best` (its pool index)."
     order = rank_order(scores, relevant)
     rel = relevant.gather(1, order)
+    if not rel.shape[1]:  # an empty pool (a language a small subset asks in but holds no candidate of): nothing relevant
+        rel, order = torch.zeros(len(rel), 1, dtype=torch.bool), torch.zeros(len(rel), 1, dtype=torch.long)
     n_rel = rel.sum(1)
     pos = torch.arange(1, rel.shape[1] + 1, dtype=torch.float64)
     hits = rel.cumsum(1, dtype=torch.float64)
@@ -369,8 +377,8 @@ def evaluate_retrieval(model, # a `SentenceTransformer`
     texts = candidate_texts(ds, candidate)
     if not isinstance(cache, EmbeddingCache): cache = EmbeddingCache(encoder_fingerprint(model), cache)
     t0 = time.perf_counter()
-    Q = encode_cached(model, ds['questions']['question'], 'query', batch_size, cache)
-    C = encode_cached(model, texts, 'passage', batch_size, cache)
+    Q = encode_cached(model, ds['questions']['question'], own_prompt(model, 'query'), batch_size, cache)
+    C = encode_cached(model, texts, own_prompt(model, 'passage'), batch_size, cache)
     t_enc = time.perf_counter() - t0
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)  # problems were already raised or warned about above

@@ -17,7 +17,7 @@ from .data import training_pairs
 from .sampler import STRATEGIES, batch_sampler_factory, check_strategy, select_strategy, strategy_alpha, sub_batch_sampler
 
 # %% auto #0
-__all__ = ['E5_COLUMN_PROMPTS', 'TrainConfig', 'check_config', 'read_config', 'load_config', 'strategy_data', 'build_trainer',
+__all__ = ['TrainConfig', 'check_config', 'read_config', 'load_config', 'strategy_data', 'column_prompts', 'build_trainer',
            'last_checkpoint', 'git_commit', 'train']
 
 # %% ../nbs/04_trainer.ipynb #a5a045fe
@@ -96,7 +96,10 @@ def strategy_data(cfg:TrainConfig) -> DatasetDict:
     return DatasetDict({k: v.select_columns(['anchor', 'positive']) for k, v in pairs.items()})
 
 # %% ../nbs/04_trainer.ipynb #96d67bc2
-E5_COLUMN_PROMPTS = {'anchor': 'query: ', 'positive': 'passage: '}
+def column_prompts(model) -> dict|None:
+    "Prompt strings per training column from the encoder's own 'query' / 'passage' prompts (e5); None if it has none."
+    p = getattr(model, 'prompts', {}) or {}
+    return {'anchor': p['query'], 'positive': p['passage']} if {'query', 'passage'} <= set(p) else None
 
 def _multi_cpu() -> bool:
     "Whether this process is one of several CPU processes started by `torchrun`."
@@ -118,7 +121,7 @@ def build_trainer(cfg:TrainConfig, # checked config
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out/'checkpoints'), per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr,
         warmup_ratio=cfg.warmup_ratio, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, seed=cfg.seed,
-        prompts=E5_COLUMN_PROMPTS, batch_sampler=sub_batch_sampler, dataloader_drop_last=True,
+        prompts=column_prompts(model), batch_sampler=sub_batch_sampler, dataloader_drop_last=True,
         multi_dataset_batch_sampler=batch_sampler_factory(list(data), strategy_alpha(cfg.strategy, cfg.alpha)),
         save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1, report_to='none',
         **(dict(use_cpu=True, ddp_backend='gloo') if _multi_cpu() else {}))  # CPU DDP must be asked for explicitly
