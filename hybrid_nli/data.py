@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #a79e9e2e
 from __future__ import annotations
-import json, re, warnings
+import codecs, json, re, warnings
 from collections import defaultdict
 from pathlib import Path
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value, load_from_disk
@@ -35,16 +35,25 @@ def _need(path:Path, # file or folder that must exist
     return path
 
 def _read_text(path:Path, what:str) -> str:
-    "The UTF-8 text of `path`, with a one-line error for a missing or undecodable file."
-    try: return _need(path, what).read_text(encoding='utf-8')
-    except UnicodeDecodeError as e: raise bad_input(path, f'byte {e.start}', '-', 'not valid UTF-8') from None
+    "UTF-8 text of `path`, a leading BOM dropped, CRLF and CR read as `\\n`; one-line error if missing or undecodable."
+    raw = _need(path, what).read_bytes()
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try: text = raw[bom:].decode('utf-8')
+    except UnicodeDecodeError as e: raise bad_input(path, f'byte {bom + e.start}', '-', 'not valid UTF-8') from None
+    return text.replace('\r\n', '\n').replace('\r', '\n')
 
 def _lines(path:Path, what:str) -> list[str]:
-    "Lines of a text file without line endings (LF or CRLF); a final newline does not make an extra line."
-    text = _read_text(path, what)
-    lines = text.split('\n')
-    if lines and lines[-1] == '': lines.pop()
-    return [l[:-1] if l.endswith('\r') else l for l in lines]
+    "Lines of a non-empty text file without line endings (LF, CRLF or CR); a final newline makes no extra line."
+    lines = _read_text(path, what).split('\n')
+    if lines[-1] == '': lines.pop()
+    if not lines: raise bad_input(path, 'whole file', '-', f'empty file (expected {what})')
+    return lines
+
+def _show(v, n:int=60) -> str:
+    "`v` for an error message, as written in a file (JSON; strings quoted), cut to about `n` characters."
+    try: s = repr(v) if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    except (TypeError, ValueError): s = repr(v)
+    return s if len(s) <= n else s[:n] + '…'
 
 def _langs(langs:str|list[str]|None, # requested languages; None means all
            known:list[str], # languages the dataset has
@@ -88,7 +97,13 @@ def _check_labels(labels:list, # label names
                  ):
     "Error at the first label that is not one of `NLI_LABELS`."
     for i, y in enumerate(labels):
-        if y not in NLI_LABELS.names: raise bad_input(path, where(i), 'label', f"unknown label {y!r} (expected {', '.join(NLI_LABELS.names)})")
+        if not isinstance(y, str) or y not in NLI_LABELS.names:
+            names = ', '.join(NLI_LABELS.names)
+            raise bad_input(path, where(i), 'label', f"unknown label {_show(y)} (expected {names})")
+
+def _label_name(y):
+    "The name of label id 0/1/2 (an int, not a bool); anything else unchanged, for `_check_labels` to refuse."
+    return NLI_LABELS.int2str(y) if isinstance(y, int) and not isinstance(y, bool) and 0 <= y < 3 else y
 
 def _nli_rows(premises:list, hypotheses:list, labels:list, # columns; labels are label names
               lang:str, # language of every row
@@ -98,7 +113,8 @@ def _nli_rows(premises:list, hypotheses:list, labels:list, # columns; labels are
     "Validated columns of an NLI split: non-empty texts and known labels."
     for i, (p, h) in enumerate(zip(premises, hypotheses)):
         for field, v in (('premise', p), ('hypothesis', h)):
-            if not isinstance(v, str) or not v.strip(): raise bad_input(path, where(i), field, f'empty {field}')
+            if not isinstance(v, str): raise bad_input(path, where(i), field, f'expected a string, got {_show(v)}')
+            if not v.strip(): raise bad_input(path, where(i), field, f'empty {field}')
     _check_labels(labels, path, where)
     n = len(premises)
     return dict(premise=list(premises), hypothesis=list(hypotheses), label=[NLI_LABELS.str2int(y) for y in labels],
@@ -144,7 +160,7 @@ def xnli_from_hub(ds:Dataset, # one language of `facebook/xnli`: premise, hypoth
                   lang:str, # its language code
                  ) -> Dataset:
     "Map a hub XNLI split to our schema (`premise, hypothesis, label, lang, row`)."
-    labels = [NLI_LABELS.int2str(y) if isinstance(y, int) and 0 <= y < 3 else y for y in ds['label']]
+    labels = [_label_name(y) for y in ds['label']]
     return Dataset.from_dict(_nli_rows(ds['premise'], ds['hypothesis'], labels, lang, f'facebook/xnli:{lang}', lambda i: f'row {i}'), features=NLI_FEATURES)
 
 def load_xnli(split:str='test', # 'dev' (2490 rows per language) or 'test' (5010)
@@ -172,7 +188,7 @@ def load_xnli(split:str='test', # 'dev' (2490 rows per language) or 'test' (5010
 
 # %% ../nbs/02_data.ipynb #33549534
 def _jsonl(path:Path, what:str) -> list[dict]:
-    "Objects of a JSON-lines file; invalid JSON is an error naming the line."
+    "Objects of a non-empty JSON-lines file; invalid JSON is an error naming the line."
     out = []
     for i, l in enumerate(_lines(path, what)):
         try: o = json.loads(l)
@@ -186,11 +202,11 @@ def load_mnli_sample(data_dir:str|Path|None=None, # data directory (see `core.da
     "The 9000-pair English MultiNLI training sample, in the XNLI schema (`lang='en'`, `row` = line index)."
     path = _need(core.data_dir(data_dir)/'xnli'/'hkunlp_en'/'train.jsonl', 'MultiNLI sample, JSON lines {premise, hypothesis, label}')
     def build():
-        recs = _jsonl(path, 'MultiNLI sample')
+        recs = _jsonl(path, 'MultiNLI sample, JSON lines {premise, hypothesis, label}')
         for i, r in enumerate(recs):
             for k in ('premise', 'hypothesis', 'label'):
                 if k not in r: raise bad_input(path, f'line {i+1}', k, 'missing')
-        labels = [NLI_LABELS.int2str(r['label']) if r['label'] in (0, 1, 2) else r['label'] for r in recs]
+        labels = [_label_name(r['label']) for r in recs]
         cols = _nli_rows([r['premise'] for r in recs], [r['hypothesis'] for r in recs], labels, 'en', path)
         return Dataset.from_dict(cols, features=NLI_FEATURES)
     return _cached('mnli', [path], build)
@@ -239,15 +255,16 @@ def squad_records(squad:dict, # parsed SQuAD JSON (`{'data': [...]}`)
                  ) -> list[dict]:
     "Validated flat records `qid, question, context, answer, answer_start, sentences` (None without segmentation)."
     out, seen = [], set()
-    for a, art in enumerate(_field(squad, 'data', list, path, 'top level')):
+    arts = _field(squad, 'data', list, path, 'top level')
+    if not arts: raise bad_input(path, 'top level', 'data', 'empty list (no articles)')
+    for a, art in enumerate(arts):
         for p, par in enumerate(_field(art, 'paragraphs', list, path, f'data[{a}]')):
             ctx = _field(par, 'context', str, path, f'data[{a}].paragraphs[{p}]')
-            sents = None
-            if 'sentence_breaks' in par:
-                breaks, texts = _field(par, 'sentence_breaks', list, path, f'data[{a}].paragraphs[{p}]'), _field(par, 'sentences', list, path, f'data[{a}].paragraphs[{p}]')
-                if len(breaks) != len(texts): raise bad_input(path, f'data[{a}].paragraphs[{p}]', 'sentences', f'{len(texts)} sentences but {len(breaks)} sentence_breaks')
-                sents = [(int(s), int(e), t) for (s, e), t in zip(breaks, texts)]
-            for q, qa in enumerate(_field(par, 'qas', list, path, f'data[{a}].paragraphs[{p}]')):
+            sents = _sentences(par, path, f'data[{a}].paragraphs[{p}]') if 'sentence_breaks' in par else None
+            qas = _field(par, 'qas', list, path, f'data[{a}].paragraphs[{p}]')
+            if sents is not None and not qas:
+                raise bad_input(path, f'data[{a}].paragraphs[{p}]', 'qas', 'no questions (its sentences would be lost)')
+            for q, qa in enumerate(qas):
                 qid = _field(qa, 'id', str, path, f'data[{a}].paragraphs[{p}].qas[{q}]')
                 where = f'qid {qid}'
                 if qid in seen: raise bad_input(path, where, 'id', 'duplicate question id')
@@ -260,8 +277,10 @@ def squad_records(squad:dict, # parsed SQuAD JSON (`{'data': [...]}`)
                 if not 0 <= start < len(ctx) or start + len(text) > len(ctx):
                     raise bad_input(path, where, 'answer_start', f'answer [{start}, {start+len(text)}) is outside the context (length {len(ctx)})')
                 if ctx[start:start+len(text)] != text: raise bad_input(path, where, 'answers.text', f'{text!r} is not the context text at answer_start {start}')
-                if sents is not None and not any(s <= start for s, _, _ in sents): raise bad_input(path, where, 'sentence_breaks', f'no sentence contains answer_start {start}')
+                if sents is not None and not any(s <= start < e for s, e, _ in sents):
+                    raise bad_input(path, where, 'sentence_breaks', f'no sentence contains answer_start {start}')
                 out.append(dict(qid=qid, question=question, context=ctx, answer=text, answer_start=start, sentences=sents))
+    if not out: raise bad_input(path, 'whole file', 'qas', 'no questions in any paragraph')
     return out
 
 def _load_json(path:Path, what:str):
@@ -283,6 +302,37 @@ def _qa_rows(recs:list[dict], lang:str, passage:str) -> dict:
         for k, v in dict(lang=lang, passage_lang=lang, qid=r['qid'], question=r['question'], passage=psg, context=ctx,
                          answer=r['answer'], answer_start=start).items(): cols[k].append(v)
     return cols
+
+# %% ../nbs/02_data.ipynb #b1e5a7d2
+_MOJIBAKE = re.compile('[\x80-\x9f]')  # C1 controls: only in mis-decoded text
+
+def _sentences(par:dict, # a LAReQA paragraph: `context`, `sentences`, `sentence_breaks`
+               path, # its file, for errors
+               where:str, # the paragraph, e.g. `data[3].paragraphs[1]`
+              ) -> list[tuple[int, int, str]]:
+    "Validated `(start, end, text)` per sentence: in-order, non-overlapping spans whose text is `context[start:end]`."
+    err = lambda field, problem: bad_input(path, where, field, problem)
+    ctx = par['context']
+    breaks, texts = _field(par, 'sentence_breaks', list, path, where), _field(par, 'sentences', list, path, where)
+    if len(breaks) != len(texts): raise err('sentences', f'{len(texts)} sentences but {len(breaks)} sentence_breaks')
+    m = _MOJIBAKE.search(ctx)
+    drift = m.start() if m else len(ctx)  # offsets may drift after mojibake (see above)
+    out, prev = [], 0
+    for i, (b, t) in enumerate(zip(breaks, texts)):
+        f = f'sentence_breaks[{i}]'
+        if not isinstance(b, list) or len(b) != 2 or not all(type(x) is int for x in b):
+            raise err(f, f'expected a [start, end] pair of ints, got {_show(b)}')
+        s, e = b
+        if e < s: raise err(f, f'[{s}, {e}] has its end before its start')
+        if s == e: raise err(f, f'[{s}, {e}] is an empty span')
+        if s < 0: raise err(f, f'[{s}, {e}] starts before the context')
+        if e > len(ctx): raise err(f, f'[{s}, {e}] reaches past the end of the context (length {len(ctx)})')
+        if s < prev: raise err(f, f'[{s}, {e}] starts before the previous sentence ends ({prev}): not in order')
+        if not isinstance(t, str): raise err(f'sentences[{i}]', f'expected str, got {type(t).__name__}')
+        if t != ctx[s:e] and not (e > drift and len(t) == e - s):
+            raise err(f'sentences[{i}]', f'{_show(t, 40)} is not context[{s}:{e}] = {_show(ctx[s:e], 40)}')
+        out.append((s, e, t)); prev = e
+    return out
 
 # %% ../nbs/02_data.ipynb #8d9a811a
 def _squad_path(root:Path, dataset:str, lang:str) -> Path:
