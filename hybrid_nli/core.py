@@ -8,7 +8,8 @@ import contextlib, hashlib, importlib.util, os, shutil, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'CACHE_ENV', 'HybridNLIError', 'data_dir', 'cache_dir', 'atomic_write', 'atomic_dir', 'text_hash']
+__all__ = ['DATA_ENV', 'CACHE_ENV', 'HybridNLIError', 'data_dir', 'cache_dir', 'atomic_write', 'atomic_dir', 'remove_orphans',
+           'text_hash', 'file_digest']
 
 # %% ../nbs/00_core.ipynb #17359f04
 class HybridNLIError(Exception):
@@ -49,6 +50,11 @@ def cache_dir(path:str|Path|None=None, # explicit directory; overrides the envir
     return path
 
 # %% ../nbs/00_core.ipynb #9d50559f
+def _umask() -> int:
+    "The process's file-creation mask (read by setting and restoring it)."
+    mask = os.umask(0o022); os.umask(mask)
+    return mask
+
 def atomic_write(path:str|Path, # destination file
                  data:str|bytes, # content; `str` is written as UTF-8
                 ) -> Path:
@@ -59,6 +65,7 @@ def atomic_write(path:str|Path, # destination file
         with os.fdopen(fd, 'wb') as f:
             f.write(data.encode('utf-8') if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; results are ordinary files (0644 under umask 022)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
@@ -74,14 +81,37 @@ def atomic_dir(path:str|Path, # destination directory; must not exist yet
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
         try: os.replace(tmp, path)
         except OSError:
             if not path.is_dir(): raise  # a concurrent writer that finished first wins
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+# %% ../nbs/00_core.ipynb #a3cc07e4
+def remove_orphans(folder:str|Path, # directory to clean
+                   recursive:bool=True, # also in its subdirectories
+                  ) -> list[Path]:
+    "Delete the temporary files and directories that a killed `atomic_write` / `atomic_dir` left under `folder`."
+    folder = Path(folder)
+    found = (folder.rglob if recursive else folder.glob)('.*.tmp') if folder.is_dir() else []
+    found = sorted(p for p in found if p.name.count('.') >= 2)
+    for p in found:
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+        else: p.unlink(missing_ok=True)
+    return found
+
 # %% ../nbs/00_core.ipynb #c4666395
 def text_hash(*parts:str, # strings hashed in order, with a separator that cannot occur in UTF-8 text
              ) -> str:
     "A stable hex digest of `parts`, used to key caches by content."
     return hashlib.sha256('\x00'.join(parts).encode('utf-8')).hexdigest()[:32]
+
+# %% ../nbs/00_core.ipynb #7f6faca2
+def file_digest(path:str|Path, # file to hash
+               ) -> str:
+    "The sha256 hex digest of a file's bytes, read in 1 MiB blocks."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()

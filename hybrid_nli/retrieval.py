@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_retrieval.ipynb #7faec1f2
 from __future__ import annotations
-import hashlib, io, math, time, warnings
+import hashlib, io, json, math, time, warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +21,23 @@ __all__ = ['SETTINGS', 'PAPER_CLAIMS', 'CANDIDATE_TEXT', 'encoder_fingerprint', 
            'candidate_texts', 'evaluate_retrieval', 'retrieval_subset']
 
 # %% ../nbs/05_retrieval.ipynb #586bf30c
+_PATH_KEYS = ('_name_or_path', 'transformers_version')  # where the model was loaded from, and by which library version
+
+def _identity(model) -> list[str]:
+    "What defines an encoder's vectors besides its weights: config, module stack, length, prompts, tokenizer."
+    first = model[0] if hasattr(model, '__getitem__') else model
+    config = getattr(getattr(first, 'auto_model', None), 'config', None)
+    config = {k: v for k, v in config.to_dict().items() if k not in _PATH_KEYS} if config is not None else {}
+    tok = getattr(first, 'tokenizer', None)
+    return [json.dumps(config, sort_keys=True, default=str), repr(model), str(getattr(model, 'max_seq_length', None)),
+            repr(sorted((getattr(model, 'prompts', {}) or {}).items())), f'{type(tok).__name__}:{len(tok) if tok else 0}']
+
 def encoder_fingerprint(model, # a `SentenceTransformer` (any `torch.nn.Module` with `state_dict`)
                         big:int=2**20, # tensors larger than this are hashed at a stride of 97 values
                        ) -> str:
-    "A hex digest that changes when the model's name, modules, prompts or any parameter values change."
+    "A hex digest of the model's content (config, modules, prompts, every parameter), never of where it is stored."
     h = hashlib.sha256()
-    first = model[0] if hasattr(model, '__getitem__') else model
-    name = getattr(getattr(getattr(first, 'auto_model', None), 'config', None), '_name_or_path', '')
-    for part in (name, repr(model), repr(sorted(getattr(model, 'prompts', {}).items()))): h.update(part.encode() + b'\x00')
+    for part in _identity(model): h.update(part.encode() + b'\x00')
     with torch.no_grad():
         for k, t in model.state_dict().items():
             v = t.detach().reshape(-1)
