@@ -14,9 +14,11 @@ from .core import HybridNLIError, atomic_dir, cache_dir, text_hash
 
 # %% auto #0
 __all__ = ['XNLI_LANGS', 'NLI_LABELS', 'NLI_FEATURES', 'XQUAD_LANGS', 'MLQA_LANGS', 'QA_FEATURES', 'RETRIEVAL_LANGS',
-           'Q_FEATURES', 'C_FEATURES', 'MUSE_LANGS', 'PAIR_FEATURES', 'DERIVED_FROM', 'bad_input', 'xnli_from_hub',
-           'load_xnli', 'load_mnli_sample', 'sentence_spans', 'answer_span', 'squad_records', 'squad_from_hub',
-           'load_squad_pairs', 'load_retrieval', 'load_muse', 'training_pairs', 'pair_sizes', 'check_zero_shot']
+           'Q_FEATURES', 'C_FEATURES', 'MUSE_LANGS', 'PAIR_FEATURES', 'DERIVED_FROM', 'DATA_SOURCES', 'MANIFEST_PATH',
+           'bad_input', 'xnli_from_hub', 'load_xnli', 'load_mnli_sample', 'sentence_spans', 'answer_span',
+           'squad_records', 'squad_from_hub', 'load_squad_pairs', 'load_retrieval', 'load_muse', 'training_pairs',
+           'pair_sizes', 'check_zero_shot', 'file_counts', 'data_manifest', 'write_data_manifest', 'read_data_manifest',
+           'recorded_files', 'check_data', 'data_notes', 'data_guide']
 
 # %% ../nbs/02_data.ipynb #d14e0992
 def bad_input(path:str|Path, # the offending file (or folder)
@@ -487,3 +489,323 @@ def check_zero_shot(train_source:str, # training-pair source: 'xquad' or 'mlqa'
         raise HybridNLIError(f"refusing to evaluate on {eval_set} after training on {train_source}: {why}; evaluate on {alt} instead, or pass override=True")
     warnings.warn(f"evaluating on {eval_set} after training on {train_source} (override=True): {why}")
     return False
+
+# %% ../nbs/02_data.ipynb #dace0001
+DATA_SOURCES = {
+    'xnli': dict(
+        title='XNLI 1.0 dev and test (Conneau et al., 2018), 15 languages, with a 9000-pair MultiNLI train sample',
+        version='XNLI 1.0 (facebookresearch/XNLI @ 9624695001060244cf8d5d893b5236093a21a42c), in the XTREME '
+                'per-language split (google-research/xtreme utils_preprocess.py --task xnli)',
+        licence='CC BY-NC 4.0 (XNLI); hkunlp_en/train.jsonl is MultiNLI train: MultiNLI terms apply',
+        obtain=['dev/, test/: GautamGupta17/MESH @ 68f82e29e71a4e425069ff398a61387c24c0f30d, '
+                'data/xnli/{dev,test}-{lang}.tsv (byte for byte)',
+                'hkunlp_en/{train,test}.jsonl: HKUNLP/multilingual-transfer @ '
+                'ef92deb6bbe55d5d4e49e64fed17f35f133f6030, data/xnli/en/{train,test}.jsonl (byte for byte)',
+                'test/test-labels.txt: derived here, the labels of hkunlp_en/test.jsonl (0/1/2 -> entailment/neutral/'
+                'contradiction), one per line; XTREME drops the test labels'],
+        hub="load_xnli(split, source='hub') reads facebook/xnli (one config per language; 'validation' = dev, 'test'). "
+            "The MultiNLI sample (load_mnli_sample) has no hub path: its 9000 rows exist only as this file",
+        layout=[('dev/dev-{lang}.tsv', 'premise TAB hypothesis TAB label, no header; 2490 rows, parallel across '
+                                       'languages'),
+                ('test/test-{lang}.tsv', 'premise TAB hypothesis, no header; 5010 rows'),
+                ('test/test-labels.txt', 'gold label of test row i on line i (entailment / neutral / contradiction)'),
+                ('hkunlp_en/train.jsonl', 'MultiNLI train sample, one {"premise", "hypothesis", "label": 0/1/2} per '
+                                          'line'),
+                ('hkunlp_en/test.jsonl', 'English XNLI test with labels, same format (source of test-labels.txt)')]),
+    'xquad': dict(
+        title='XQuAD (Artetxe et al., 2019): 240 paragraphs, 1190 questions of SQuAD v1.1 dev in 11 languages (+ ro)',
+        version='google-deepmind/xquad @ 7d30520c717524000f0d9d2f9c10a069acd9d285',
+        licence='CC BY-SA 4.0',
+        obtain=['google-deepmind/xquad @ 7d30520c717524000f0d9d2f9c10a069acd9d285: xquad.{lang}.json and '
+                'CC-BY-SA4.0.txt (byte for byte)'],
+        hub="load_squad_pairs('xquad', source='hub') reads google/xquad (configs xquad.{lang}, split 'validation')",
+        layout=[('xquad.{lang}.json', 'SQuAD v1.1 JSON; the same question ids in every language; lang in ar de el en '
+                                      'es hi ro ru th tr vi zh (ro is not in the defaults)')]),
+    'mlqa': dict(
+        title='MLQA v1 dev (Lewis et al., 2019): all 49 context x question language pairs of 7 languages (no test '
+              'split)',
+        version='MLQA_V1 (facebookresearch/MLQA @ 24bf470b2e68f2bfb93b2fd31c370bb8ee18d9ed; the data is the '
+                'MLQA_V1.zip download)',
+        licence='CC BY-SA 3.0',
+        obtain=['GautamGupta17/MESH @ 68f82e29e71a4e425069ff398a61387c24c0f30d, data/mlqa/MLQA_V1/dev/ and LICENSE: '
+                'the unmodified MLQA_V1.zip contents (same blobs in wuhjie/few_shots_that_matters_wu @ '
+                '6bfe6324e428ec21a777b5543cd8e50ec82dcb3c); or the dev/ folder of MLQA_V1.zip itself'],
+        hub="load_squad_pairs('mlqa', source='hub') reads facebook/mlqa (configs mlqa.{lang}.{lang}, "
+            "split 'validation')",
+        layout=[('dev/dev-context-{c}-question-{q}.json',
+                 'SQuAD JSON: contexts in c, questions in q; ids shared across languages; the loaders read the 7 '
+                 'files with c = q')]),
+    'xquad_r': dict(
+        title='XQuAD-R (LAReQA, Roy et al., 2020): language-agnostic retrieval over XQuAD, 11 languages',
+        version='google-research-datasets/lareqa @ 9bc8c7fb6dd8d01d72a05a93c2cb96882b0d299c (HEAD)',
+        licence='CC BY-SA 4.0',
+        obtain=['google-research-datasets/lareqa @ 9bc8c7fb6dd8d01d72a05a93c2cb96882b0d299c: xquad-r/{lang}.json and '
+                'LICENSE (byte for byte)'],
+        hub='none: load_retrieval reads only these files',
+        layout=[('{lang}.json', 'XQuAD JSON plus per-paragraph "sentences" and "sentence_breaks" (candidate '
+                                'sentences)')]),
+    'mlqa_r': dict(
+        title='MLQA-R (LAReQA, Roy et al., 2020): language-agnostic retrieval over MLQA dev, 7 languages',
+        version='google-research-datasets/lareqa @ 354d67d1cd066854cdfbf5ad0e6105528976141d; removed from the '
+                'repository by its authors in b91469b911a0df09ad3ded312a272ac5bdf8851e (absent from HEAD)',
+        licence='CC BY-NC 4.0 (mlqa-r/LICENSE); withdrawn by its authors: evaluation only',
+        obtain=['clone google-research-datasets/lareqa and take mlqa-r/{lang}.json and mlqa-r/LICENSE from commit '
+                '354d67d (git show 354d67d:mlqa-r/en.json > en.json); byte for byte'],
+        hub='none: load_retrieval reads only these files',
+        layout=[('{lang}.json', 'MLQA dev JSON (c = q) plus per-paragraph "sentences" and "sentence_breaks"')]),
+    'muse_dictionaries': dict(
+        title='MUSE ground-truth bilingual dictionaries (Conneau et al., 2018), full versions, en <-> 12 XNLI '
+              'languages',
+        version='the official dictionaries.tar.gz (dl.fbaipublicfiles.com/arrival/dictionaries.tar.gz, '
+                'facebookresearch/MUSE), as mirrored by coezbek/hunalign-dict-muse @ '
+                '0950a115b315cab94a16b65c4e80df630c7058b3',
+        licence='CC BY-NC 4.0',
+        obtain=['coezbek/hunalign-dict-muse @ 0950a115b315cab94a16b65c4e80df630c7058b3: dict/{src}-{tgt}.dict, whose '
+                '"tgt @ src" lines were written back as "src tgt" (single space): derived',
+                'or the full {src}-{tgt}.txt files of the official tarball: the same entries, but a tab may separate '
+                'the words, so the sha256 can differ while the counts match (the loader splits on any whitespace)'],
+        hub='none: load_muse reads only these files (MUSE has no sw or ur dictionaries)',
+        layout=[('{src}-{tgt}.txt', 'one "source_word target_word" per line, a line per translation; en-X and X-en for '
+                                    'ar bg de el es fr hi ru th tr vi zh')]),
+    'mnli_extra': dict(
+        title='More English NLI training data: MultiNLI train subsets (10,528) and dev_matched (9,805); SNLI train, '
+              'dev, test (31,763) as a labelled ablation only',
+        version='processed subsets, deduplicated against xnli/hkunlp_en/train.jsonl and XNLI (see '
+                'mnli_extra/SOURCE.md); no complete MultiNLI train file was obtainable',
+        licence='MultiNLI: mostly OANC-based and freely usable (see its data description); SNLI: CC BY-SA 4.0',
+        obtain=['mnli_train_pcp, snli_train_pcp and the 16-shot parts: ZhengxiangShi/PowerfulPromptFT @ '
+                'b4ecdea060847115e9909b442ab4eb15bcb2a2c4 (data/glue_pretrain/, data/k-shot/)',
+                'rest of mnli_train_fewshot: INK-USC/Lifelong-ICL @ 8b0d36b5258816f649d1e44fb14e7140d1015fbc '
+                '(data/mnli/train_{0..4}.jsonl)',
+                'mnli_dev_matched, snli_dev: anthonywchen/generative-nli @ aad500326efe82814047e6ea3b90b5fd8969e36b '
+                '(data/{mnli,snli}/dev.jsonl)',
+                'snli_test: OanaMariaCamburu/e-SNLI @ 7b585a3f077fdea899780eb0473940522ae44a2e (dataset/eSNLI/'
+                '{s1,s2,labels}.test)',
+                'CAD part of snli_train_fewshot_cad: acmi-lab/counterfactually-augmented-data @ '
+                '6f232a1d2a11462a30ce08fb4825b734ab30828e (NLI/original/train.tsv)',
+                'all derived (label mapping, deduplication, overlap removal): these exact rows exist only as these '
+                'files, so their checksums are the reference'],
+        hub='none in the loaders; the full corpora are on the hub as nyu-mll/multi_nli and stanfordnlp/snli, but those '
+            'are supersets, not these deduplicated rows',
+        layout=[('{mnli,snli}_*.jsonl', 'one {"premise", "hypothesis", "label": 0/1/2} per line, as xnli/hkunlp_en')]),
+}
+
+# %% ../nbs/02_data.ipynb #dace0004
+import fnmatch, hashlib
+from .core import atomic_write
+
+MANIFEST_PATH = Path(core.__file__).with_name('data_manifest.json')
+_DOCS = ('README.md', 'SOURCE.md', 'LICENSE', 'CC-BY-SA4.0.txt')  # documentation: checksum only, optional
+
+def _sha256(path:Path) -> str:
+    "Hex SHA-256 of a file, read in 1 MiB blocks."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
+
+def _count_xnli(path:Path, root:Path) -> dict:
+    "Rows of an XNLI TSV as `load_xnli` reads them (dev files carry labels; test labels are in test-labels.txt)."
+    dev = path.name.startswith('dev-')
+    names = ['premise', 'hypothesis'] + ['label']*dev
+    rows = _read_tsv(path, len(names), names)
+    _nli_rows([r[0] for r in rows], [r[1] for r in rows], [r[2] if dev else 'neutral' for r in rows], '', path)
+    return dict(rows=len(rows))
+
+def _count_labels(path:Path, root:Path) -> dict:
+    "Gold labels of `test-labels.txt`, one known label per line."
+    labels = _lines(path, 'one gold label per line of every test-{lang}.tsv'); _check_labels(labels, path)
+    return dict(labels=len(labels))
+
+def _count_nli_jsonl(path:Path, root:Path) -> dict:
+    "Pairs of an NLI JSON-lines file as `load_mnli_sample` reads them."
+    recs = _jsonl(path, 'NLI JSON lines {premise, hypothesis, label}')
+    for i, r in enumerate(recs):
+        for k in ('premise', 'hypothesis', 'label'):
+            if k not in r: raise bad_input(path, f'line {i+1}', k, 'missing')
+    _nli_rows([r['premise'] for r in recs], [r['hypothesis'] for r in recs], [_label_name(r['label']) for r in recs],
+              'en', path)
+    return dict(pairs=len(recs))
+
+def _count_squad(path:Path, root:Path) -> dict:
+    "Questions of a SQuAD-format file (`squad_records`)."
+    return dict(questions=len(squad_records(_load_json(path, 'SQuAD JSON'), path)))
+
+def _count_lareqa(path:Path, root:Path) -> dict:
+    "Questions and candidate sentences of a LAReQA file, as `load_retrieval` builds them."
+    qs, cs = _retrieval_rows(squad_records(_load_json(path, 'SQuAD JSON'), path), path.stem, path)
+    return dict(questions=len(qs['qid']), candidates=len(cs['sentence']))
+
+def _count_muse(path:Path, root:Path) -> dict:
+    "Entries (lines) and distinct source words of a MUSE dictionary (`load_muse`)."
+    d = load_muse(*path.stem.split('-', 1), data_dir=root)
+    return dict(entries=sum(map(len, d.values())), source_words=len(d))
+
+_COUNTERS = [('xnli/dev/dev-*.tsv', _count_xnli), ('xnli/test/test-*.tsv', _count_xnli),
+             ('xnli/test/test-labels.txt', _count_labels), ('xnli/hkunlp_en/*.jsonl', _count_nli_jsonl),
+             ('mnli_extra/*.jsonl', _count_nli_jsonl), ('xquad/xquad.*.json', _count_squad),
+             ('mlqa/dev/*.json', _count_squad), ('xquad_r/*.json', _count_lareqa), ('mlqa_r/*.json', _count_lareqa),
+             ('muse_dictionaries/*-*.txt', _count_muse)]
+
+def file_counts(root:Path, # data directory
+                rel:str, # path of the file relative to `root`, with '/'
+               ) -> dict:
+    "The counts of one data file (`{}` for documentation); an error for a file no counter knows."
+    if rel.rsplit('/', 1)[-1] in _DOCS: return {}
+    fn = next((f for pat, f in _COUNTERS if fnmatch.fnmatchcase(rel, pat)), None)
+    if fn is None: raise HybridNLIError(f"{root/rel}: no counter knows this file: add its pattern to data._COUNTERS "
+                                        f"(or its name to data._DOCS if it is documentation)")
+    return fn(root/rel, root)
+
+def _data_files(root:Path) -> list[str]:
+    "Relative paths of the files under `root`, sorted; hidden files and folders are skipped."
+    rels = [p.relative_to(root).as_posix() for p in root.rglob('*') if p.is_file()]
+    return sorted(r for r in rels if not any(part.startswith('.') for part in r.split('/')))
+
+def data_manifest(data_dir:str|Path|None=None, # data directory (see `core.data_dir`)
+                 ) -> dict:
+    "The record of a data directory: `files` maps each relative path to its bytes, sha256, counts (and `optional`)."
+    root, files = core.data_dir(data_dir), {}
+    for rel in _data_files(root):
+        p = root/rel
+        files[rel] = dict(bytes=p.stat().st_size, sha256=_sha256(p), counts=file_counts(root, rel))
+        if p.name in _DOCS: files[rel]['optional'] = True
+    if not files: raise HybridNLIError(f"{root}: no files to record")
+    return dict(about='Expected files of the hybrid_nli data directory: size, sha256 and the counts the loaders read '
+                      '(see `hybrid-nli data`). Checksums and counts only, never data. Written by '
+                      'hybrid_nli.data.write_data_manifest() from the project\'s data directory.', files=files)
+
+def _manifest_text(m:dict) -> str:
+    "JSON of a record with one line per file, so that a changed file is a one-line diff."
+    rows = ',\n'.join(f'  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}' for k, v in m['files'].items())
+    return f'{{\n "about": {json.dumps(m["about"])},\n "files": {{\n{rows}\n }}\n}}\n'
+
+def write_data_manifest(data_dir:str|Path|None=None, # data directory to record (see `core.data_dir`)
+                        path:str|Path|None=None, # where to write; default the package's `data_manifest.json`
+                       ) -> Path:
+    "Record `data_dir` (checksums and counts of every file) and write it atomically; rerun after changing a data file."
+    return atomic_write(path or MANIFEST_PATH, _manifest_text(data_manifest(data_dir)))
+
+def read_data_manifest(path:str|Path|None=None, # a record; default the package's `data_manifest.json`
+                      ) -> dict:
+    "A record written by `write_data_manifest`, checked to have `files` with bytes, sha256 and counts."
+    path = Path(path or MANIFEST_PATH)
+    if not path.is_file(): raise HybridNLIError(f"no data record at {path}: reinstall hybrid_nli or run "
+                                                f"hybrid_nli.data.write_data_manifest()")
+    m = _load_json(path, 'data record (JSON)')
+    files = _field(m, 'files', dict, path, 'top level')
+    for rel, f in files.items():
+        for k, typ in (('bytes', int), ('sha256', str), ('counts', dict)): _field(f, k, typ, path, rel)
+    return m
+
+# %% ../nbs/02_data.ipynb #dace0009
+def recorded_files(datasets:str|list[str]|None=None, # folders (e.g. 'xnli'); default all, with the top-level files
+                   manifest:dict|str|Path|None=None, # a record, or its path; default the package's
+                  ) -> dict:
+    "The record's `files` entries of `datasets`."
+    files = (manifest if isinstance(manifest, dict) else read_data_manifest(manifest))['files']
+    if datasets is None: return dict(files)
+    known = sorted({r.split('/')[0] for r in files if '/' in r})
+    datasets = [datasets] if isinstance(datasets, str) else list(datasets)
+    for d in datasets:
+        if d not in known: raise HybridNLIError(f"unknown dataset '{d}': expected one of {' '.join(known)}")
+    return {r: f for r, f in files.items() if r.split('/')[0] in datasets and '/' in r}
+
+def _difference(want:dict, size:int, sha:str, counts) -> str:
+    "What differs between a recorded file and the one found (`counts` is a dict or a parse error)."
+    same = size == want['bytes'] and sha == want['sha256']
+    parts = [f"{size:,} bytes (recorded {want['bytes']:,})"] * (size != want['bytes'])
+    if sha != want['sha256']: parts.append(f"sha256 {sha[:12]}… (recorded {want['sha256'][:12]}…)")
+    if isinstance(counts, str): parts.append(f'unreadable: {counts}')
+    elif counts != want['counts']:
+        parts += [f"{k} {counts.get(k)} (recorded {want['counts'].get(k)})" for k in {**want['counts'], **counts}
+                  if counts.get(k) != want['counts'].get(k)]
+    elif counts: parts.append('counts as recorded (' + ', '.join(f'{k} {v}' for k, v in counts.items()) + ')')
+    head = 'counts differ from the record (the bytes are as recorded: the record or the loaders changed)' if same \
+           else 'different'
+    return f"{head}: {', '.join(parts)}"
+
+def check_data(data_dir:str|Path|None=None, # the directory to check (see `core.data_dir`)
+               datasets:str|list[str]|None=None, # folders to check; default all
+               manifest:dict|str|Path|None=None, # the record, or its path; default the package's
+               recount:bool=True, # count every file; False: only files whose size or checksum differs
+              ) -> dict[str, str]:
+    "Problems of `data_dir` against the record, by relative path: 'missing' or what is different; `{}` if none."
+    root, files = core.data_dir(data_dir), recorded_files(datasets, manifest)
+    required = [r for r, f in files.items() if not f.get('optional')]
+    if required and not any((root/r).is_file() for r in required):
+        folders = sorted({r.split('/')[0] + '/' for r in required})
+        raise HybridNLIError(f"{root} holds none of the {len(required)} recorded data files: give the folder that "
+                             f"holds {', '.join(folders)}")
+    problems = {}
+    for rel, want in files.items():
+        p = root/rel
+        if not p.is_file():
+            if not want.get('optional'): problems[rel] = 'missing'
+            continue
+        size, sha = p.stat().st_size, _sha256(p)
+        if size == want['bytes'] and sha == want['sha256'] and not recount: continue
+        try: counts = file_counts(root, rel)
+        except HybridNLIError as e: counts = str(e).removeprefix(f'{p}: ')
+        if size != want['bytes'] or sha != want['sha256'] or counts != want['counts']:
+            problems[rel] = _difference(want, size, sha, counts)
+    return problems
+
+def data_notes(data_dir:str|Path|None=None, # the directory checked
+               datasets:str|list[str]|None=None, # folders checked; default all
+               manifest:dict|str|Path|None=None, # the record, or its path; default the package's
+              ) -> list[str]:
+    "What `check_data` does not fail on: absent documentation files and files the record does not know."
+    root, files = core.data_dir(data_dir), recorded_files(datasets, manifest)
+    out, show = [], lambda rs: ', '.join(rs[:5]) + (f' and {len(rs) - 5} more' if len(rs) > 5 else '')
+    absent = [r for r, f in files.items() if f.get('optional') and not (root/r).is_file()]
+    if absent: out.append(f"{len(absent)} documentation file(s) absent (not read by any loader): {show(absent)}")
+    folders = None if datasets is None else {r.split('/')[0] for r in files}
+    extra = [r for r in _data_files(root) if r not in files and (folders is None or r.split('/')[0] in folders)]
+    if extra: out.append(f"{len(extra)} file(s) not in the record, not checked: {show(extra)}")
+    return out
+
+# %% ../nbs/02_data.ipynb #dace0012
+import textwrap
+
+def _wrap(head:str, text:str, indent:int=11) -> list[str]:
+    "`head` and `text` wrapped at 118 characters, continuation lines indented by `indent`."
+    head = head.ljust(indent) if len(head) < indent else head + ' '
+    return textwrap.wrap(text, 118, initial_indent=head, subsequent_indent=' '*indent,
+                         break_on_hyphens=False, break_long_words=False)
+
+def _guide_files(files:dict) -> list[str]:
+    "Two lines per recorded file: path, size and counts; then its sha256."
+    w = max(map(len, files))
+    return [f"    {r:<{w}}  {f['bytes']:>9,} B  "
+            + (', '.join(f'{k} {v}' for k, v in f['counts'].items()) or 'documentation (optional)')
+            + f"\n      sha256 {f['sha256']}" for r, f in files.items()]
+
+def data_guide(datasets:str|list[str]|None=None, # folders; default all
+               manifest:dict|str|Path|None=None, # the record, or its path; default the package's
+               sha256sum:bool=False, # only `SHA256  PATH` lines (input of `sha256sum -c` in the data directory)
+              ) -> str:
+    "How to obtain every dataset of the data directory: source, version, licence, hub, layout, files, checksums."
+    files = recorded_files(datasets, manifest)
+    if sha256sum: return '\n'.join(f"{f['sha256']}  {r}" for r, f in files.items())
+    names = [n for n in DATA_SOURCES if any(r.split('/')[0] == n for r in files)]
+    out = [*textwrap.wrap(f"How to obtain the data: {len(names)} folder(s), {len(files)} files, "
+                          f"{sum(f['bytes'] for f in files.values())/1e6:.1f} MB, never in the repository (each "
+                          "folder's SOURCE.md has the details).", 118),
+           *_wrap('- with hub access:', "the loaders read XNLI, XQuAD and MLQA from the Hugging Face hub "
+                  "(load_xnli(..., source='hub'), load_squad_pairs(..., source='hub'); see 'hub' below). The hub "
+                  "copies are other exports, not checked against this record; the other datasets have no hub path.", 2),
+           *_wrap('- otherwise,', "and to reproduce the committed results exactly: fetch the files below ('obtain'), "
+                  "put the folders in one directory, point $HYBRID_NLI_DATA (or --data-dir) at it and run "
+                  "`hybrid-nli data check DIR`, which compares every file with the size, sha256 and counts listed "
+                  "here.", 2)]
+    top = {r: f for r, f in files.items() if '/' not in r}
+    if top: out += ['', "Top level (the data's own notes; README.md gives the zero-shot protocol):", *_guide_files(top)]
+    for n in names:
+        s, mine = DATA_SOURCES[n], {r: f for r, f in files.items() if r.split('/')[0] == n}
+        out += ['', *_wrap(f'{n}/ ', s['title'], 2), *_wrap('  version', s['version']),
+                *_wrap('  licence', s['licence']),
+                *[line for o in s['obtain'] for line in _wrap('  obtain', o)], *_wrap('  hub', s['hub']),
+                '  layout', *[line for pat, what in s['layout'] for line in _wrap(f'    {n}/{pat}', what, 6)],
+                f"  files ({len(mine)}, {sum(f['bytes'] for f in mine.values())/1e6:.1f} MB):", *_guide_files(mine)]
+    return '\n'.join(out)

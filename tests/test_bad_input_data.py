@@ -11,14 +11,6 @@ from hybrid_nli.data import load_mnli_sample, load_muse, load_retrieval, load_sq
 BOM = '\ufeff'
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    "An empty data directory, with the cache redirected so a test never sees another test's (or the user's) cache."
-    monkeypatch.setenv('HYBRID_NLI_CACHE', str(tmp_path/'cache'))
-    d = tmp_path/'data'; d.mkdir()
-    return d
-
-
 def copy(data, root, rel):
     "Copy the real file `rel` into the same place under `root`; its path there."
     dst = root/rel; dst.parent.mkdir(parents=True, exist_ok=True)

@@ -11,14 +11,6 @@ from hybrid_nli.data import (NLI_FEATURES, answer_span, check_zero_shot, load_mn
 DEV = 'A man sleeps.\tA person rests.\tentailment\nA man sleeps.\tA man runs.\tcontradiction\nA man sleeps.\tHe is tired.\tneutral\n'
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    "An empty data directory, with the cache redirected so tests never touch the user's cache."
-    monkeypatch.setenv('HYBRID_NLI_CACHE', str(tmp_path/'cache'))
-    d = tmp_path/'data'; d.mkdir()
-    return d
-
-
 def write(root, rel, text):
     p = root/rel; p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding='utf-8')
