@@ -4,14 +4,14 @@
 
 # %% ../nbs/90_cli.ipynb #9be3f706
 from __future__ import annotations
-import argparse, json, platform, sys, time
+import argparse, json, os, platform, sys, tempfile, time
 from importlib.metadata import version
 from pathlib import Path
 
-from .core import HybridNLIError, atomic_write, data_dir
+from .core import HybridNLIError, atomic_write, cache_dir, data_dir
 
 # %% auto #0
-__all__ = ['align', 'main']
+__all__ = ['align', 'check_out', 'main']
 
 # %% ../nbs/90_cli.ipynb #eecfa1ea
 def align(out:str|Path='runs/align', # output directory
@@ -39,9 +39,30 @@ def align(out:str|Path='runs/align', # output directory
     atomic_write(out/'manifest.json', json.dumps(summary, indent=2))
     return summary
 
+# %% ../nbs/90_cli.ipynb #8a0c7e01
+class _Parser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose usage errors are one-line `HybridNLIError`s, like every other bad input."
+    def error(self, message): raise HybridNLIError(f"{message} (see {self.prog} --help)")
+
+def check_out(out:str|Path, # the directory given to `option`
+              option:str='--out', # the command-line option, for messages
+              sub:str|None=None, # the folder the command writes under `out` (an experiment's name), if any
+             ) -> Path:
+    "Refuse an output directory that is a file, lies under a file or cannot be written; create nothing, return it."
+    target = base = Path(out)/sub if sub else Path(out)
+    try:
+        if target.exists() and not target.is_dir():
+            raise HybridNLIError(f"{option} {out}: {target} is a file, not a directory")
+        while not base.exists() and base != base.parent: base = base.parent  # the nearest folder that exists
+        if not base.is_dir():
+            raise HybridNLIError(f"{option} {out}: {base} is a file, so {target} cannot be made under it")
+        with tempfile.NamedTemporaryFile(dir=base, prefix='.hybrid-nli-probe-'): pass  # the probe: make, remove a file
+    except OSError as e: raise HybridNLIError(f"{option} {out}: cannot write in {base} ({e.strerror or e})") from None
+    return target
+
 # %% ../nbs/90_cli.ipynb #1e6c2d69
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='hybrid-nli', description='Hybrid batch training and adversarial robustness on XNLI.')
+    p = _Parser(prog='hybrid-nli', description='Hybrid batch training and adversarial robustness on XNLI.')
     sub = p.add_subparsers(dest='command', required=True)
     r = sub.add_parser('run', help='run or resume an experiment: train, retrieval, NLI heads, clean XNLI, attacks (see configs/)')
     r.add_argument('--config', required=True, help='experiment YAML, e.g. configs/smoke.yaml (the main job) or configs/cpu-full.yaml')
@@ -68,6 +89,19 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument('--seed', type=int, default=0, help='seed of the head (default: 0)')
     n.add_argument('--epochs', type=int, default=10, help='head training epochs (default: 10)')
     n.add_argument('--data-dir'); n.add_argument('--cache-dir')
+    v = sub.add_parser('verify', help="check a run: each finished stage's files against its done.json, and the tables")
+    v.add_argument('run_dir', help='a run directory, e.g. results/cpu-full')
+    v.add_argument('--record', action='store_true',
+                   help="add checksums to older stages' done.json where their content checks pass")
+    d = sub.add_parser('data', help="how to obtain every dataset: source, version, licence, hub path, layout, "
+                                    "checksums; 'data check DIR' verifies a copy")
+    d.add_argument('--dataset', nargs='+', metavar='NAME', dest='guide_datasets', help='only these folders, e.g. xnli')
+    d.add_argument('--sha256sum', action='store_true', help="print only 'SHA256  PATH' lines (for sha256sum -c)")
+    dc = d.add_subparsers(dest='data_command', metavar='check').add_parser(
+        'check', help="verify a data directory against the package's record: each file's size, sha256 and counts")
+    dc.add_argument('dir', nargs='?', help='data directory (default: $HYBRID_NLI_DATA or ../shared/data)')
+    dc.add_argument('--dataset', nargs='+', metavar='NAME', dest='check_datasets', help='check only these folders')
+    dc.add_argument('--quick', action='store_true', help='sha256 only: recount only the files whose checksum differs')
     m = sub.add_parser('materialise', help='convert the bundled encoder into a sentence-transformers directory and print its path')
     m.add_argument('--name', default='multilingual-e5-small')
     m.add_argument('--cache-dir')
@@ -76,29 +110,57 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv:list[str]|None=None, # arguments; default `sys.argv[1:]`
         ) -> int:
     "Entry point of the `hybrid-nli` console script."
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         if args.command == 'run':
             from hybrid_nli.experiment import load_experiment, run_experiment
-            root = run_experiment(load_experiment(args.config, args.set), args.out, args.data_dir, args.cache_dir,
-                                  only=args.only, dry_run=args.dry_run)
+            check_out(args.out); data_dir(args.data_dir)
+            cfg = load_experiment(args.config, args.set, args.data_dir)
+            check_out(args.out, sub=cfg.name); cache_dir(args.cache_dir)
+            root = run_experiment(cfg, args.out, args.data_dir, args.cache_dir, only=args.only, dry_run=args.dry_run)
             if not args.dry_run:
                 print(f"results: {root}/ (retrieval.csv, nli_accuracy.csv, crosslingual.csv, attacks.csv, manifest.json)")
                 print("pages: nbs/09_report.ipynb reads them; build the site with nbdev_docs (needs Quarto) -> _docs/")
         elif args.command == 'align':
+            check_out(args.out)
             s = align(args.out, args.n, args.encoder, args.data_dir, args.cache_dir)
             print(f"cross-lingual translation retrieval, {s['rows_per_language']} XNLI dev sentences x {len(s['languages'])} languages: "
                   f"mean accuracy {s['mean_accuracy']:.3f} (worst {s['worst_pair']} {s['worst_accuracy']:.3f})")
             print(f"results: {Path(args.out)/'accuracy.csv'} and {Path(args.out)/'manifest.json'}")
         elif args.command == 'train':
             from hybrid_nli.trainer import load_config, train
-            print(f"model: {train(load_config(args.config, args.set), args.out)}")
+            cfg = load_config(args.config, args.set); check_out(args.out)
+            print(f"model: {train(cfg, args.out, str(args.config) if args.config else 'overrides')}")
         elif args.command == 'nli':
-            from hybrid_nli.nli import run_nli
+            from hybrid_nli.nli import check_nli_args, run_nli
+            check_nli_args(args.rows, args.langs, head=dict(seed=args.seed, epochs=args.epochs),
+                           names={k: f"--{k}" for k in ('rows', 'langs', 'seed', 'epochs')})
+            check_out(args.out); data_dir(args.data_dir); cache_dir(args.cache_dir)
             s = run_nli(args.out, args.encoder, args.rows, args.langs, data=args.data_dir, cache=args.cache_dir, seed=args.seed, epochs=args.epochs)
             print(f"XNLI test accuracy, mean over {len(s['languages'])} languages: {s['accuracy']['mean']:.3f}"
                   + (f"; cross-lingual pairs (off-diagonal) {s['crosslingual_off_diagonal']:.3f}" if 'crosslingual_off_diagonal' in s else ''))
             print(f"results: {args.out}")
+        elif args.command == 'verify':
+            from hybrid_nli.experiment import verify_run
+            problems = verify_run(args.run_dir, record=args.record)
+            for where, why in problems.items(): print(f"{Path(args.run_dir)/where}: {why}")
+            print(f"{args.run_dir}: " + (f"{len(problems)} inconsistent" if problems
+                                         else "every finished stage and table is consistent"))
+            return 1 if problems else 0
+        elif args.command == 'data' and args.data_command == 'check':
+            from hybrid_nli.data import check_data, data_notes, recorded_files
+            root, names = data_dir(args.dir), args.check_datasets
+            problems = check_data(root, names, recount=not args.quick)
+            for rel, why in problems.items(): print(f"{root/rel}: {why}")
+            for note in data_notes(root, names): print(f"{root}: note: {note}")
+            n, what = len(recorded_files(names)), 'size and sha256' if args.quick else 'size, sha256 and counts'
+            print(f"{root}: " + (f"{len(problems)} of {n} recorded files missing or different (`hybrid-nli data` "
+                                 f"says how to obtain them)" if problems else f"all {n} files as recorded ({what})"))
+            return 1 if problems else 0
+        elif args.command == 'data':
+            from hybrid_nli.data import data_guide
+            try: print(data_guide(args.guide_datasets, sha256sum=args.sha256sum), flush=True)
+            except BrokenPipeError: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # piped into head
         elif args.command == 'materialise':
             from hybrid_nli.encoder import materialise_bundled
             print(materialise_bundled(args.name, args.cache_dir))
