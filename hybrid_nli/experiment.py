@@ -4,19 +4,27 @@
 
 # %% ../nbs/08_experiment.ipynb #7ea96d62
 from __future__ import annotations
-import dataclasses, functools, gzip, json, platform, shutil, time
+import contextlib, csv, dataclasses, fnmatch, functools, gzip, json, os, platform, shutil, time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from .core import HybridNLIError, atomic_write, text_hash
-from .trainer import TrainConfig, check_config, git_commit, read_config
+from filelock import FileLock, Timeout
+from .core import HybridNLIError, atomic_write, file_digest, remove_orphans, text_hash
+from .data import MUSE_LANGS, XNLI_LANGS, training_pairs
+from .sampler import STRATEGIES
+from .encoder import PRECISIONS, cpu_bf16_flags, default_device, host_bf16, resolve_precision
+from .trainer import TrainConfig, check_config, config_dict, git_commit, read_config
+from .trainer import check_field, check_training_plan, check_types
 
 # %% auto #0
-__all__ = ['EVAL_SET', 'ATTACKS', 'COSTS', 'ExperimentConfig', 'load_experiment', 'stage_key', 'Encoder', 'grid', 'train_stage',
-           'retrieval_stage', 'nli_stage', 'attack_stage', 'plan', 'estimate', 'run_stage', 'run_experiment', 'collect']
+__all__ = ['EVAL_SET', 'ATTACKS', 'ATTACK_LANGS', 'SET_PER_ENCODER', 'NLI_FIELDS', 'ARTIFACTS', 'CONTENT_CHECKS', 'UNFINISHED',
+           'LEGACY', 'COSTS', 'COSTS_SOURCE', 'KINDS', 'ExperimentConfig', 'load_experiment', 'stage_key', 'Encoder',
+           'run_precision', 'grid', 'train_stage', 'retrieval_stage', 'nli_stage', 'attack_stage', 'stage_files',
+           'stage_outputs', 'stage_problem', 'plan', 'estimate', 'run_stage', 'stages_left', 'run_experiment',
+           'collect', 'verify_run']
 
 # %% ../nbs/08_experiment.ipynb #e94f53dc
 EVAL_SET = {'xquad': 'mlqa_r', 'mlqa': 'xquad_r'}  # zero-shot: never evaluate on the set derived from the training source
@@ -27,46 +35,112 @@ class ExperimentConfig:
     "The grid and stage sizes of one experiment."
     name:str = 'smoke' # experiment name (results go to `<out>/<name>/`)
     model:str = 'bundled:multilingual-e5-small' # base encoder spec
-    strategies:list = field(default_factory=lambda: ['base', 'xx', 'xy', 'hybrid']) # 'base' = the untrained encoder
-    alphas:list = field(default_factory=lambda: [0.5]) # X-X share of hybrid batches
-    seeds:list = field(default_factory=lambda: [0]) # training and head seeds
-    sources:list = field(default_factory=lambda: ['xquad']) # training sources (each evaluated on the other's retrieval set)
-    secondary_seeds:list|None = None # seeds for sources after the first; None = `seeds`
-    robustness_sources:list|None = None # sources whose encoders also get the NLI head, clean XNLI and attacks; None = all
+    strategies:list[str] = field(default_factory=lambda: ['base', 'xx', 'xy', 'hybrid']) # 'base' = untrained encoder
+    alphas:list[float] = field(default_factory=lambda: [0.5]) # X-X share of hybrid batches
+    seeds:list[int] = field(default_factory=lambda: [0]) # training and head seeds
+    sources:list[str] = field(default_factory=lambda: ['xquad']) # training sources (each evaluated on the other's set)
+    secondary_seeds:list[int]|None = None # seeds for sources after the first; None = `seeds`
+    robustness_sources:list[str]|None = None # sources whose encoders also get NLI heads and attacks; None = all
     train:dict = field(default_factory=dict) # `TrainConfig` fields shared by all trained encoders
     retrieval_questions:int|None = None # question ids of the retrieval set (`retrieval_subset`); None = all
     nli_train_rows:int|None = None # MultiNLI sample rows for the head (shuffled, seed 0); None = all 9000
     nli_dev_rows:int|None = None # XNLI English dev rows for model selection; None = all 2490
     nli_test_rows:int|None = None # XNLI test rows per language; None = all 5010
-    nli_langs:list|None = None # XNLI languages for clean evaluation; None = all 15
+    nli_langs:list[str]|None = None # XNLI languages for clean evaluation; None = all 15
     nli_head:dict = field(default_factory=dict) # `nli.train_head` settings
-    attacks:list = field(default_factory=lambda: ['char', 'codemix']) # attack names (see `attack`)
-    attack_langs:list = field(default_factory=lambda: ['en', 'de']) # languages attacked
+    attacks:list[str] = field(default_factory=lambda: ['char', 'codemix']) # attack names (see `attack`)
+    attack_langs:list[str] = field(default_factory=lambda: ['en', 'de']) # languages attacked
     attack_examples:int = 5 # examples attacked per language (first XNLI test rows the head classifies)
     query_budget:int = 200 # model queries per attacked example
+    precision:str = 'fp32' # 'auto', 'fp32' or 'bf16': every encode and training step (a stage key only if not fp32)
 
 # %% ../nbs/08_experiment.ipynb #bd95c26f
+ATTACK_LANGS = {'char': XNLI_LANGS, 'codemix': ['en'] + MUSE_LANGS}  # = `attack.MIX_LANGS`, without TextAttack
+SET_PER_ENCODER = ('model', 'source', 'strategy', 'alpha', 'seed', 'data_dir', 'cache_dir', 'precision')  # by the grid
+NLI_FIELDS = dict(rows="field 'nli_test_rows'", langs="field 'nli_langs'", train_rows="field 'nli_train_rows'",
+                  dev_rows="field 'nli_dev_rows'", head="field 'nli_head'")  # `run_nli` arguments as named here
+
+def _plain_name(name:str) -> bool:
+    "Whether `name` is one folder name: not empty, no path separator, no '..', no leading dot."
+    return bool(name) and not name.startswith('.') and '..' not in name and not any(c in name for c in '/\\\0')
+
+def _check_grid(cfg:ExperimentConfig, where:str):
+    "Refuse a bad name or model, empty or repeated lists, unknown strategies, sources, attacks or languages, bad seeds."
+    need = lambda ok, k, what: check_field(ok, where, k, getattr(cfg, k), what)
+    need(_plain_name(cfg.name), 'name', "a plain folder name (no '/', '\\', '..' or leading '.')")
+    for k in ('strategies', 'alphas', 'seeds', 'sources', 'attacks', 'attack_langs'):
+        need(getattr(cfg, k), k, 'a non-empty list')
+    for k in ('secondary_seeds', 'robustness_sources', 'nli_langs'):
+        need(getattr(cfg, k) != [], k, 'a non-empty list or null')
+    for k in ('strategies', 'alphas', 'seeds', 'sources', 'secondary_seeds', 'robustness_sources', 'attacks',
+              'attack_langs'):
+        v = getattr(cfg, k) or []; need(len(set(v)) == len(v), k, 'a list without repeats')
+    if bad := [s for s in cfg.strategies if s not in ('base', *STRATEGIES)]:
+        raise HybridNLIError(f"{where}: unknown strategies {bad}: use base, {', '.join(STRATEGIES)}")
+    if bad := [s for s in cfg.sources if s not in EVAL_SET]:
+        raise HybridNLIError(f"{where}: unknown sources {bad}: use xquad, mlqa")
+    if bad := [s for s in cfg.robustness_sources or [] if s not in cfg.sources]:
+        raise HybridNLIError(f"{where}: robustness_sources {bad} are not among the sources {cfg.sources}")
+    if bad := [a for a in cfg.alphas if not 0 <= a <= 1]:
+        raise HybridNLIError(f"{where}: alphas must lie in [0, 1], got {bad}")
+    for k in ('seeds', 'secondary_seeds'):
+        need(all(0 <= s < 2**32 for s in getattr(cfg, k) or []), k, 'seeds in [0, 2**32)')
+    if bad := [a for a in cfg.attacks if a not in ATTACKS]:
+        raise HybridNLIError(f"{where}: unknown attacks {bad}: use {', '.join(ATTACKS)}")
+    for a in cfg.attacks:
+        need(all(l in ATTACK_LANGS[a] for l in cfg.attack_langs), 'attack_langs',
+             f"languages of the {a} attack: {' '.join(ATTACK_LANGS[a])}")
+    need(cfg.precision in PRECISIONS, 'precision', "'auto', 'fp32' or 'bf16'")
+    if cfg.model.startswith('bundled:'):
+        from hybrid_nli.encoder import BUNDLED
+        need(cfg.model[len('bundled:'):] in BUNDLED, 'model',
+             f"bundled:NAME with NAME one of {sorted(BUNDLED)}, a model directory or a hub id")
+
+def _check_sizes(cfg:ExperimentConfig, where:str):
+    "Refuse stage sizes below 1 (`null` = all where allowed) and NLI settings `run_nli` would fail on."
+    need = lambda ok, k, what: check_field(ok, where, k, getattr(cfg, k), what)
+    need(cfg.retrieval_questions is None or cfg.retrieval_questions >= 1, 'retrieval_questions',
+         'a positive int or null (all)')
+    for k in ('attack_examples', 'query_budget'): need(getattr(cfg, k) >= 1, k, 'a positive int')
+    need('seed' not in cfg.nli_head, 'nli_head', "settings without 'seed' (the seeds field sets the head seed)")
+    from hybrid_nli.nli import HEAD_RULES, check_nli_args
+    check_nli_args(cfg.nli_test_rows, cfg.nli_langs, cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_head, where,
+                   {**NLI_FIELDS, **{k: f"field 'nli_head.{k}'" for k in HEAD_RULES}})
+
+@functools.lru_cache(maxsize=8)
+def _pairs(source:str, langs:tuple|None, passage:str, data:str|None):
+    "`data.training_pairs`, kept for the configs checked next (a check loads each source once)."
+    return training_pairs(source, list(langs) if langs else None, passage, data)
+
+def _check_training(cfg:ExperimentConfig, where:str, data=None):
+    "Check the `train` block as the `TrainConfig` of every trained encoder, and that each plans steps (data only)."
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown := sorted(set(cfg.train) - known, key=str):
+        raise HybridNLIError(f"{where}: unknown train field(s) {unknown}")
+    if fixed := [k for k in SET_PER_ENCODER if k in cfg.train]:
+        raise HybridNLIError(f"{where}: train field(s) {fixed} are set per encoder (from model, sources, strategies, "
+                             "alphas, seeds, precision, --data-dir, --cache-dir): remove them from train")
+    trained = [s for s in cfg.strategies if s != 'base']
+    for source in cfg.sources:
+        for strategy in trained or ['xx']:
+            for alpha in (cfg.alphas if strategy == 'hybrid' else [0.5]):
+                t = check_config(TrainConfig(**{**cfg.train, 'model': cfg.model, 'source': source, 'strategy': strategy,
+                                                'alpha': alpha, 'seed': cfg.seeds[0]}), where, 'train.')
+                if not trained: continue
+                pairs = _pairs(source, tuple(t.langs) if t.langs else None, t.passage, str(data) if data else None)
+                check_training_plan(t, where, 'train.', pairs=pairs)
+
 def load_experiment(path:str|Path, # YAML file of `ExperimentConfig` fields
                     overrides:list|None=None, # `key=value` strings (YAML values) applied after the file
+                    data:str|Path|None=None, # data directory for the training plan check (see `core.data_dir`)
                    ) -> ExperimentConfig:
-    "A checked `ExperimentConfig` from a YAML file plus overrides."
-    values = read_config(path, overrides, 'ExperimentConfig')
-    known = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
-    if unknown := sorted(set(values) - set(known)): raise HybridNLIError(f"{path}: unknown field(s) {unknown}; known: {sorted(known)}")
+    "A checked `ExperimentConfig` from a YAML file plus overrides: every bad value is refused here, before any work."
+    values, where = read_config(path, overrides, 'ExperimentConfig'), str(path)
+    known = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    if unknown := sorted(set(values) - known, key=str):
+        raise HybridNLIError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
     cfg = ExperimentConfig(**values)
-    for k in ('strategies', 'alphas', 'seeds', 'sources', 'attacks', 'attack_langs'):
-        if not isinstance(getattr(cfg, k), list) or not getattr(cfg, k): raise HybridNLIError(f"{path}: field {k!r} must be a non-empty list")
-    if bad := [s for s in cfg.strategies if s not in ('base', 'xx', 'xy', 'hybrid', 'proportional')]:
-        raise HybridNLIError(f"{path}: unknown strategies {bad}: use base, xx, xy, hybrid, proportional")
-    if bad := [s for s in cfg.sources if s not in EVAL_SET]: raise HybridNLIError(f"{path}: unknown sources {bad}: use xquad, mlqa")
-    if bad := [s for s in cfg.robustness_sources or [] if s not in cfg.sources]:
-        raise HybridNLIError(f"{path}: robustness_sources {bad} are not among the sources {cfg.sources}")
-    if bad := [a for a in cfg.alphas if not 0 <= a <= 1]: raise HybridNLIError(f"{path}: alphas must lie in [0, 1], got {bad}")
-    if bad := [a for a in cfg.attacks if a not in ATTACKS]: raise HybridNLIError(f"{path}: unknown attacks {bad}: use {', '.join(ATTACKS)}")
-    if not isinstance(cfg.train, dict): raise HybridNLIError(f"{path}: 'train' must be a mapping of TrainConfig fields")
-    if unknown := sorted(set(cfg.train) - {f.name for f in dataclasses.fields(TrainConfig)}):
-        raise HybridNLIError(f"{path}: unknown train field(s) {unknown}")
-    check_config(TrainConfig(**cfg.train))
+    check_types(cfg, where); _check_grid(cfg, where); _check_sizes(cfg, where); _check_training(cfg, where, data)
     return cfg
 
 # %% ../nbs/08_experiment.ipynb #78fd6137
@@ -84,45 +158,57 @@ class Encoder:
     seed:int # training seed (head seed for base)
     train:TrainConfig|None # training config (None for base)
     key:str # content hash of the encoder
+    precision:str = 'fp32' # resolved precision of every stage of this encoder
+
+def run_precision(cfg:ExperimentConfig) -> str:
+    "The precision the stages of `cfg` run in on this host: `cfg.precision`, with 'auto' resolved for `default_device()`."
+    return resolve_precision(cfg.precision, default_device())
 
 def grid(cfg:ExperimentConfig) -> list[Encoder]:
     "Every encoder of the experiment, seed by seed: the base encoder, then each source, strategy and α (a partial run holds whole seeds)."
     seeds_of = {src: cfg.seeds if i == 0 or cfg.secondary_seeds is None else cfg.secondary_seeds for i, src in enumerate(cfg.sources)}
-    out = []
+    out, p = [], run_precision(cfg)
+    bf = [] if p == 'fp32' else [p]  # precision enters the keys only when not fp32
     for seed in dict.fromkeys([*cfg.seeds, *(cfg.secondary_seeds or [])]):
         if 'base' in cfg.strategies and seed in cfg.seeds:
-            out.append(Encoder('base' if len(cfg.seeds) == 1 else f'base/s{seed}', None, 'base', None, seed, None, stage_key('base', cfg.model, seed)))
+            out.append(Encoder('base' if len(cfg.seeds) == 1 else f'base/s{seed}', None, 'base', None, seed, None,
+                               stage_key('base', cfg.model, seed, *bf), p))
         for source in [s for s in cfg.sources if seed in seeds_of[s]]:
             for strategy in [s for s in cfg.strategies if s != 'base']:
                 for alpha in (cfg.alphas if strategy == 'hybrid' else [None]):
                     t = TrainConfig(**{**cfg.train, 'model': cfg.model, 'source': source, 'strategy': strategy,
-                                       'alpha': 0.5 if alpha is None else alpha, 'seed': seed})
+                                       'alpha': 0.5 if alpha is None else alpha, 'seed': seed, 'precision': p})
                     name = strategy + (f'-a{alpha}' if alpha is not None else '')
                     out.append(Encoder(f'{source}/{name}/s{seed}', source, strategy, alpha, seed, t,
-                                       stage_key('train', dataclasses.asdict(t))))
+                                       stage_key('train', config_dict(t)), p))
     return out
 
 # %% ../nbs/08_experiment.ipynb #e0a9c64f
 def _done(d:Path) -> dict|None:
     "The `done.json` of a finished stage directory, else None."
-    return json.loads((d/'done.json').read_text()) if (d/'done.json').is_file() else None
+    p = d/'done.json'
+    if not p.is_file(): return None
+    try: return json.loads(p.read_text(encoding='utf-8'))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise HybridNLIError(f"{p}: not valid JSON ({e})") from None
 
-def _finish(d:Path, t0:float, **info) -> dict:
-    info = dict(info, seconds=round(time.time() - t0, 1))
+def _finish(d:Path, kind:str, t0:float, **info) -> dict:
+    "Write `done.json`: what the stage measured, how long it took, who ran it, and every output file it left."
+    info = dict(info, kind=kind, seconds=round(time.time() - t0, 1), worker=f'{platform.node()}:{os.getpid()}',
+                outputs=stage_outputs(d))
     atomic_write(d/'done.json', json.dumps(info, indent=2, default=str))
     return info
 
+# %% ../nbs/08_experiment.ipynb #63f4380e
 def train_stage(e:Encoder, d:Path, data=None, cache=None) -> dict:
     "Train encoder `e` into `d` (resuming a killed run)."
     from hybrid_nli.trainer import train
     t0 = time.time()
     cfg = dataclasses.replace(e.train, data_dir=str(data) if data else None, cache_dir=str(cache) if cache else None)
     model = train(cfg, d)
-    info = _finish(d, t0, model=str(model), steps=json.loads((d/'run.json').read_text())['steps'])
     shutil.rmtree(d/'checkpoints', ignore_errors=True)  # optimizer states for resuming (1.2 GB); the model is saved
-    return info
+    return _finish(d, 'train', t0, model=str(model), steps=json.loads((d/'run.json').read_text())['steps'])
 
-def retrieval_stage(spec:str, eval_set:str, questions:int|None, d:Path, data=None, cache=None) -> dict:
+def retrieval_stage(spec:str, eval_set:str, questions:int|None, d:Path, data=None, cache=None, precision='fp32') -> dict:
     "Evaluate encoder `spec` on retrieval set `eval_set`; per-question results and the summary into `d`."
     from hybrid_nli.data import load_retrieval
     from hybrid_nli.encoder import load_encoder
@@ -130,47 +216,134 @@ def retrieval_stage(spec:str, eval_set:str, questions:int|None, d:Path, data=Non
     t0 = time.time()
     ds = load_retrieval(eval_set, data_dir=data)
     if questions: ds = retrieval_subset(ds, questions)
-    r = evaluate_retrieval(load_encoder(spec, cache=cache), ds, cache=cache, name=eval_set)
+    r = evaluate_retrieval(load_encoder(spec, cache=cache, precision=precision), ds, cache=cache, name=eval_set)
     per_q = pd.DataFrame(dict(lang=r.q_lang, qid=r.q_id, multilingual=r.multi, rank_distance=r.rank_distance,
                               own_first=r.own_first, own_first_chance=r.own_first_chance))
     for j, l in enumerate(r.langs): per_q[f'ap_{l}'] = r.cross[:, j]
     atomic_write(d/'per_question.csv.gz', gzip.compress(per_q.to_csv(index=False).encode(), mtime=0))
-    return _finish(d, t0, eval_set=eval_set, langs=r.langs, pool_size=r.pool_size, summary=r.summary())
+    return _finish(d, 'retrieval', t0, eval_set=eval_set, langs=r.langs, pool_size=r.pool_size, summary=r.summary())
 
-def nli_stage(spec:str, cfg:ExperimentConfig, seed:int, d:Path, data=None, cache=None) -> dict:
+def nli_stage(spec:str, cfg:ExperimentConfig, seed:int, d:Path, data=None, cache=None, precision='fp32') -> dict:
     "NLI head for encoder `spec` and its clean XNLI evaluation (see `nli.run_nli`) into `d`."
     from hybrid_nli.nli import run_nli
     t0 = time.time()
+    shutil.rmtree(d/'head', ignore_errors=True)  # a head left by an unfinished or invalid run is trained again
     s = run_nli(d, spec, cfg.nli_test_rows, cfg.nli_langs, True, data, cache, cfg.nli_train_rows, cfg.nli_dev_rows,
-                seed=seed, **cfg.nli_head)
-    return _finish(d, t0, summary=s)
+                precision=precision, seed=seed, **cfg.nli_head)
+    return _finish(d, 'nli', t0, summary=s)
 
 # %% ../nbs/08_experiment.ipynb #e71fc8f0
 @functools.lru_cache(maxsize=1)
-def _classifier(spec:str, nli_dir:Path, cache=None):
+def _classifier(spec:str, nli_dir:Path, cache=None, precision='fp32'):
     "The NLI classifier of `nli_dir` on encoder `spec`, kept while consecutive attack stages share it."
     from hybrid_nli.encoder import load_encoder
     from hybrid_nli.nli import NLIClassifier, load_head
     from hybrid_nli.retrieval import EmbeddingCache, encoder_fingerprint
-    model = load_encoder(spec, cache=cache); fp = encoder_fingerprint(model)
+    model = load_encoder(spec, cache=cache, precision=precision); fp = encoder_fingerprint(model)
     return NLIClassifier(model, load_head(nli_dir/'head', fp)[0], EmbeddingCache(fp, cache))
 
-def attack_stage(spec:str, nli_dir:Path, attack:str, lang:str, cfg:ExperimentConfig, d:Path, data=None, cache=None) -> dict:
+def attack_stage(spec:str, nli_dir:Path, attack:str, lang:str, cfg:ExperimentConfig, d:Path, data=None, cache=None,
+                 precision='fp32') -> dict:
     "Attack the first `cfg.attack_examples` XNLI test rows of `lang` with the NLI classifier of `nli_dir`; rows into `d`."
     from hybrid_nli import attack as A
     from hybrid_nli.data import load_xnli
     t0 = time.time()
     A.setup_textattack(cache)
-    clf = _classifier(spec, nli_dir, cache)
+    clf = _classifier(spec, nli_dir, cache, precision)
     wrapper = A.CachedNLIWrapper(clf.encode, clf.classify)
     build = {'char': A.char_attack, 'codemix': A.codemix_attack}[attack]
     test = load_xnli('test', lang, data_dir=data)
     rows = A.run_attacks(build(wrapper, lang, query_budget=cfg.query_budget), test.select(range(min(cfg.attack_examples, len(test)))),
                          d/'results.csv', attack)
-    return _finish(d, t0, summary=A.attack_summary(rows), examples=len(rows), encoded_texts=wrapper.n_encoded, queries=wrapper.n_queries)
+    return _finish(d, 'attack', t0, summary=A.attack_summary(rows), examples=len(rows), encoded_texts=wrapper.n_encoded, queries=wrapper.n_queries)
+
+# %% ../nbs/08_experiment.ipynb #716d787a
+ARTIFACTS = ('model/*', '*.safetensors')  # weights: not committed with a run (see .gitignore), checked when present
+
+def _is_artifact(rel:str) -> bool: return any(fnmatch.fnmatch(rel, a) for a in ARTIFACTS)
+
+def _count_rows(path:Path) -> int|None:
+    "Data rows of a CSV file (gzipped or not), None for any other file."
+    if not path.name.endswith(('.csv', '.csv.gz')): return None
+    with (gzip.open if path.suffix == '.gz' else open)(path, 'rt', encoding='utf-8', newline='') as f:
+        return max(0, sum(1 for _ in csv.reader(f)) - 1)
+
+def stage_files(d:Path) -> list[str]:
+    "Output files of stage directory `d`, relative: all but `done.json`, checkpoints and dot-files (locks, temps)."
+    rels = [p.relative_to(d) for p in d.rglob('*') if p.is_file()]
+    return sorted(str(r) for r in rels if r.parts[0] not in ('done.json', 'checkpoints')
+                  and not any(x.startswith('.') for x in r.parts))
+
+def stage_outputs(d:Path) -> dict:
+    "Size, sha256 and row count of every output file of stage directory `d`."
+    return {rel: dict(bytes=(d/rel).stat().st_size, sha256=file_digest(d/rel), rows=_count_rows(d/rel))
+            for rel in stage_files(d)}
+
+# %% ../nbs/08_experiment.ipynb #3731af3c
+def _missing(d:Path, *files:str) -> str|None:
+    return next((f'{f} is missing' for f in files if not (d/f).is_file()), None)
+
+def _train_problem(d:Path, info:dict) -> str|None:
+    "A training stage took at least one optimizer step and logged it."
+    if m := _missing(d, 'run.json', 'train_log.csv', 'config.yaml'): return m
+    steps = json.loads((d/'run.json').read_text()).get('steps', 0)
+    if steps < 1: return f'run.json records {steps} optimizer steps'
+    return None if info.get('steps') == steps else f"done.json says {info.get('steps')} steps, run.json {steps}"
+
+def _retrieval_problem(d:Path, info:dict) -> str|None:
+    if m := _missing(d, 'per_question.csv.gz'): return m
+    return None if _count_rows(d/'per_question.csv.gz') else 'per_question.csv.gz holds no questions'
+
+def _nli_problem(d:Path, info:dict) -> str|None:
+    return _missing(d, 'summary.json', 'accuracy.csv', 'confusion.csv', 'predictions.csv.gz', 'head/head.json')
+
+def _attack_problem(d:Path, info:dict) -> str|None:
+    "An attack stage holds one row per attacked example, none twice, and `done.json`'s summary is what they give."
+    from hybrid_nli.attack import attack_summary, read_attack_rows
+    if m := _missing(d, 'results.csv'): return m
+    rows = read_attack_rows(d/'results.csv')
+    if twice := int(rows.duplicated(['attack', 'lang', 'row']).sum()): return f'results.csv repeats {twice} of its examples'
+    if len(rows) != (n := info.get('examples')): return f"results.csv holds {len(rows)} rows, done.json says {n}"
+    same = json.dumps(attack_summary(rows), sort_keys=True) == json.dumps(info.get('summary'), sort_keys=True)
+    return None if same else "done.json's summary is not what results.csv gives"
+
+CONTENT_CHECKS = dict(train=_train_problem, retrieval=_retrieval_problem, nli=_nli_problem, attack=_attack_problem)
+
+# %% ../nbs/08_experiment.ipynb #2dd0521f
+UNFINISHED = 'not finished (no done.json)'
+LEGACY = 'done.json lists no outputs'  # an older version's stage whose content checks pass: `verify_run(record=True)`
+
+def stage_problem(d:Path, # stage directory
+                  kind:str|None=None, # 'train', 'retrieval', 'nli' or 'attack'; default: from done.json or the folder
+                  weights:bool=True, # also hash the weights (a 470 MB model: about a second)
+                 ) -> str|None:
+    "Why stage `d` is not done, in one line; None when its outputs match `done.json` and pass the content check."
+    info = _done(d)
+    if info is None: return UNFINISHED
+    kind = kind or info.get('kind') or d.parent.name
+    if (recorded := info.get('outputs')) is None: return CONTENT_CHECKS[kind](d, info) or LEGACY
+    for rel, rec in recorded.items():
+        p = d/rel
+        if not p.is_file():
+            if _is_artifact(rel): continue  # weights stay out of git; a stage that needs them retrains them
+            return f'{rel} is missing'
+        if p.stat().st_size != rec['bytes']: return f"{rel} has {p.stat().st_size} bytes, done.json says {rec['bytes']}"
+        if (weights or not _is_artifact(rel)) and file_digest(p) != rec['sha256']:
+            return f'{rel} changed after the stage finished (sha256 differs)'
+    if extra := sorted(set(stage_files(d)) - set(recorded)): return f'{extra[0]} is not among the outputs of done.json'
+    return CONTENT_CHECKS[kind](d, info)
 
 # %% ../nbs/08_experiment.ipynb #7ba32a24
-COSTS = dict(step_s_per_1k_tokens=3.1, sentences_per_s=65.0, retrieval_sentences_per_s=90.0, attack_s_per_example=0.35, nli_head_s=30.0, stage_s=3.0)
+COSTS = dict(  # per precision; `COSTS_SOURCE` says where each set comes from
+    fp32=dict(step_s_per_1k_tokens=3.1, sentences_per_s=65.0, retrieval_sentences_per_s=90.0, attack_s_per_example=0.35,
+              nli_head_s=30.0, stage_s=3.0),
+    bf16=dict(step_s_per_1k_tokens=2.67, sentences_per_s=175.0, retrieval_sentences_per_s=243.0,
+              attack_s_per_example=0.13, nli_head_s=30.0, stage_s=3.0))
+COSTS_SOURCE = dict(fp32='measured on cpu-full stages, 2-core AMD EPYC (AVX2)',
+                    bf16='NOT YET MEASURED on an AMX host: the fp32 costs scaled by the ratios of issue 15 (Xeon with '
+                         'AMX: encoding 2.7x, a training step 1.16x; the head trains in fp32)')
+
+def _train_dir(e:Encoder, root:Path) -> Path: return root/'train'/f"{e.label.replace('/', '_')}-{e.key}"
 
 def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
     "Every stage of the experiment, in run order: kind, encoder, directory, and its inputs."
@@ -178,8 +351,7 @@ def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
     for e in grid(cfg):
         slug = e.label.replace('/', '_')
         if e.train is not None:
-            tdir = root/'train'/f'{slug}-{e.key}'
-            stages.append(dict(kind='train', enc=e, dir=tdir))
+            stages.append(dict(kind='train', enc=e, dir=_train_dir(e, root)))
         evals = [EVAL_SET[e.source]] if e.source else sorted({EVAL_SET[s] for s in cfg.sources})
         for ev in evals:
             k = stage_key('retrieval', e.key, ev, cfg.retrieval_questions)
@@ -194,8 +366,12 @@ def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
                 stages.append(dict(kind='attack', enc=e, attack=a, lang=l, nli_dir=ndir, dir=root/'attack'/f'{slug}-{a}-{l}-{k}'))
     return stages
 
-def estimate(stage:dict, cfg:ExperimentConfig, costs:dict=COSTS) -> float:
+def estimate(stage:dict, # a stage of `plan`
+             cfg:ExperimentConfig, # its experiment
+             costs:dict|None=None, # per-unit costs; default `COSTS` of the stage's precision
+            ) -> float:
     "Estimated seconds for one stage."
+    costs = costs or COSTS[stage['enc'].precision]
     if stage['kind'] == 'train':
         t = stage['enc'].train
         steps = t.max_steps if t.max_steps > 0 else 500
@@ -214,7 +390,7 @@ def _spec(stage:dict, cfg:ExperimentConfig, root:Path) -> str:
     "The encoder spec of a stage: the base model, or the trained model directory."
     e = stage['enc']
     if e.train is None: return cfg.model
-    tdir = root/'train'/f"{e.label.replace('/', '_')}-{e.key}"
+    tdir = _train_dir(e, root)
     if not _done(tdir): raise HybridNLIError(f"{tdir}: training of {e.label} has not finished")
     return str(tdir/'model')
 
@@ -223,10 +399,84 @@ def run_stage(stage:dict, cfg:ExperimentConfig, root:Path, data=None, cache=None
     k, e, d = stage['kind'], stage['enc'], stage['dir']
     if k == 'train': return train_stage(e, d, data, cache)
     spec = _spec(stage, cfg, root)
-    if k == 'retrieval': return retrieval_stage(spec, stage['eval_set'], cfg.retrieval_questions, d, data, cache)
-    if k == 'nli': return nli_stage(spec, cfg, e.seed, d, data, cache)
-    return attack_stage(spec, stage['nli_dir'], stage['attack'], stage['lang'], cfg, d, data, cache)
+    if k == 'retrieval': return retrieval_stage(spec, stage['eval_set'], cfg.retrieval_questions, d, data, cache, e.precision)
+    if k == 'nli': return nli_stage(spec, cfg, e.seed, d, data, cache, e.precision)
+    return attack_stage(spec, stage['nli_dir'], stage['attack'], stage['lang'], cfg, d, data, cache, e.precision)
 
+# %% ../nbs/08_experiment.ipynb #d94c0b13
+def _needs(s:dict, root:Path) -> list[Path]:
+    "The stage directories whose outputs stage `s` reads."
+    e = s['enc']
+    return ([_train_dir(e, root)] if s['kind'] != 'train' and e.train is not None else []) + \
+           ([s['nli_dir']] if s['kind'] == 'attack' else [])
+
+def _weights_missing(s:dict) -> bool:
+    "Whether a finished training or NLI stage lacks the weights a later stage loads (they are not committed)."
+    weights = {'train': 'model/modules.json', 'nli': 'head/head.safetensors'}.get(s['kind'], 'done.json')
+    return not (s['dir']/weights).is_file()
+
+def stages_left(stages:list[dict], # `plan(cfg, root)`
+                root:Path, # the run directory
+                only:str|None=None, # only stages of this kind
+                log=print, # where "redo" lines go
+               ) -> list[dict]:
+    "The stages still to run, in plan order: unfinished, inconsistent, or holding weights a later one needs."
+    for s in stages: s['problem'] = stage_problem(s['dir'], s['kind'])
+    if old := [s for s in stages if s['problem'] == LEGACY]:
+        raise HybridNLIError(f"{old[0]['dir']} and {len(old) - 1} more stages were finished by an older version "
+                             f"({LEGACY}): check and record them with `hybrid-nli verify {root} --record`")
+    todo = [s for s in stages if s['problem'] and only in (None, s['kind'])]
+    for s in todo:
+        if s['problem'] != UNFINISHED: log(f"redo {_what(s)}: {s['problem']}")
+    while more := [s for s in stages if s not in todo and _weights_missing(s)
+                   and str(s['dir']) in {str(p) for t in todo for p in _needs(t, root)}]:
+        for s in more: s['refresh'] = True  # done, but its weights are needed: redo it
+        todo += more
+    return sorted(todo, key=stages.index)
+
+# %% ../nbs/08_experiment.ipynb #139b7a09
+def _what(s:dict) -> str:
+    return ' '.join(str(s[k]) for k in ('kind', 'eval_set', 'attack', 'lang') if k in s) + f" {s['enc'].label}"
+
+def _torchrun() -> bool:
+    "Whether this process is one rank of a `torchrun` job, whose ranks run every stage together."
+    return int(os.environ.get('WORLD_SIZE', '1')) > 1
+
+def _claim(s:dict) -> FileLock|None:
+    "The lock of stage `s` if no other process holds it (under torchrun: a lock that never blocks the other ranks)."
+    s['dir'].mkdir(parents=True, exist_ok=True)
+    if _torchrun(): return _RankLock()
+    lock = FileLock(s['dir']/'.lock')
+    try: lock.acquire(timeout=0)
+    except Timeout: return None
+    return lock
+
+class _RankLock:
+    "Stands in for a stage lock under torchrun: the ranks of one job share every stage, so none may wait for another."
+    def release(self): pass
+
+def _sweep(stages:list[dict]):
+    "Remove what killed writers left in every stage directory no other worker holds (see `core.remove_orphans`)."
+    if _torchrun(): return  # a rank cannot tell a killed writer from another rank's live one: a plain run cleans up
+    for s in stages:
+        if s['dir'].is_dir() and (lock := _claim(s)):
+            try: remove_orphans(s['dir'])
+            finally: lock.release()
+
+def _prepare(s:dict) -> bool:
+    "Under the stage's lock: whether `s` still has to run and, if so, clear what a rerun must not reuse."
+    d, problem = s['dir'], stage_problem(s['dir'], s['kind'])
+    if problem is None and not (s.get('refresh') and _weights_missing(s)): return False  # another worker did it
+    if not _torchrun(): remove_orphans(d)
+    if (d/'done.json').is_file():  # finished once but inconsistent, or its weights are gone: start it again
+        (d/'done.json').unlink(missing_ok=True)
+        if s['kind'] == 'train': shutil.rmtree(d/'model', ignore_errors=True)
+    if s['kind'] == 'attack' and (d/'results.csv').is_file():
+        from hybrid_nli.attack import read_attack_rows
+        if read_attack_rows(d/'results.csv').duplicated(['attack', 'lang', 'row']).any(): (d/'results.csv').unlink()
+    return True
+
+# %% ../nbs/08_experiment.ipynb #15e32305
 def run_experiment(cfg:ExperimentConfig, # the experiment
                    out:str|Path='runs', # results go to `out/<cfg.name>/`
                    data:str|Path|None=None, # data directory (see `core.data_dir`)
@@ -234,32 +484,36 @@ def run_experiment(cfg:ExperimentConfig, # the experiment
                    log=print, # progress printer
                    only:str|None=None, # run only stages of this kind ('train', 'retrieval', 'nli', 'attack')
                    dry_run:bool=False, # print the plan and the estimate, run nothing
+                   poll:float=5.0, # seconds between looks while other workers hold every stage left
                   ) -> Path:
-    "Run (or resume) every stage of `cfg`; return the directory holding the result tables and `manifest.json`."
+    "Run (or resume, or share with other workers) every stage of `cfg`; return the directory of the result tables."
     root = Path(out)/cfg.name
     stages = plan(cfg, root)
-    todo = [s for s in stages if not _done(s['dir']) and only in (None, s['kind'])]
-    waiting = {s['enc'].key for s in todo if s['kind'] != 'train'}
-    retrain = [s for s in stages if s['kind'] == 'train' and s['enc'].key in waiting and _done(s['dir'])
-               and not (s['dir']/'model'/'modules.json').is_file()]  # e.g. a committed run, whose weights are not in git
-    for s in retrain: (s['dir']/'done.json').unlink()
-    todo = [s for s in stages if s in todo or s in retrain]
+    todo = stages_left(stages, root, only, log)
     left = sum(estimate(s, cfg) for s in todo)
-    log(f"{cfg.name}: {len(stages)} stages, {sum(bool(_done(s['dir'])) for s in stages)} done; estimated {left/60:.0f} min for the rest"
-        + (f" of the {only} stages" if only else ""))
+    log(f"{cfg.name}: {len(stages)} stages, {sum(s['problem'] is None for s in stages)} done; "
+        f"estimated {left/60:.0f} min for the rest" + (f" of the {only} stages" if only else ""))
     if dry_run:
-        for kind in ('train', 'retrieval', 'nli', 'attack'):
+        for kind in KINDS:
             ks = [s for s in todo if s['kind'] == kind]
             if ks: log(f"  {kind}: {len(ks)} stages, ~{sum(estimate(s, cfg) for s in ks)/60:.0f} min")
         return root
-    t_start = time.time()
-    for i, s in enumerate(todo, 1):
-        what = ' '.join(str(s[k]) for k in ('kind', 'eval_set', 'attack', 'lang') if k in s)
-        log(f"[{i}/{len(todo)}] {what} {s['enc'].label} ...")
-        t0 = time.time(); run_stage(s, cfg, root, data, cache); took = time.time() - t0
-        left -= estimate(s, cfg)
-        rate = (time.time() - t_start)/max(1.0, sum(estimate(x, cfg) for x in todo[:i]))
-        log(f"[{i}/{len(todo)}] done in {took:.0f} s; about {left*rate/60:.0f} min left")
+    _sweep(stages)
+    pending, t_start, ran, ran_estimate = list(todo), time.time(), 0, 0.0
+    while pending:
+        waiting = {str(p['dir']) for p in pending}
+        ready = (s for s in pending if not any(str(n) in waiting for n in _needs(s, root)))
+        s, lock = next(((s, lock) for s in ready if (lock := _claim(s))), (None, None))
+        if s is None: time.sleep(poll); continue  # every stage left runs in another worker or waits for one that does
+        try:
+            pending.remove(s)
+            if not _prepare(s): continue
+            ran += 1; log(f"[{ran}] {_what(s)} ...")
+            t0 = time.time(); run_stage(s, cfg, root, data, cache)
+        finally: lock.release()
+        ran_estimate += estimate(s, cfg); rate = (time.time() - t_start)/max(1.0, ran_estimate)
+        left = sum(estimate(x, cfg) for x in pending)
+        log(f"[{ran}] done in {time.time() - t0:.0f} s; {len(pending)} stages left, about {left*rate/60:.0f} min")
         collect(cfg, root)
     collect(cfg, root)
     return root
@@ -268,11 +522,34 @@ def run_experiment(cfg:ExperimentConfig, # the experiment
 def _enc_cols(e:Encoder) -> dict:
     return dict(encoder=e.label, strategy=e.strategy, alpha=e.alpha, seed=e.seed, source=e.source or 'none')
 
-def collect(cfg:ExperimentConfig, root:Path) -> dict:
-    "Write the tidy result tables and `manifest.json` of everything finished under `root`; return the tables."
+_CHECKED = {}  # (done.json, mtime, size) -> consistent?; `collect` runs after every stage and need not rehash
+
+def _finished(s:dict) -> dict|None:
+    "The `done.json` of stage `s` if it is finished and consistent (weights not hashed), else None."
+    p = s['dir']/'done.json'
+    if not p.is_file(): return None
+    key = (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+    if key not in _CHECKED: _CHECKED[key] = stage_problem(s['dir'], s['kind'], weights=False) is None
+    return _done(s['dir']) if _CHECKED[key] else None
+
+def _csv(df:pd.DataFrame) -> str: return df.to_csv(index=False)
+
+def _cpu_model() -> str:
+    "The CPU's model name, as /proc/cpuinfo gives it (or the platform's processor string)."
+    with contextlib.suppress(OSError):
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    return platform.processor()
+
+# %% ../nbs/08_experiment.ipynb #4b0ff823
+def collect(cfg:ExperimentConfig, # the experiment
+            root:Path, # its run directory
+            write:bool=True, # write the tables and `manifest.json` (else only return the tables)
+           ) -> dict:
+    "The tidy result tables of every finished, consistent stage under `root`, written with `manifest.json`."
     ret, acc, xl, atk, rows, timings = [], [], [], [], [], []
     for s in plan(cfg, root):
-        info = _done(s['dir'])
+        info = _finished(s)
         if info is None: continue
         e, d = s['enc'], s['dir']
         timings.append(dict(stage=s['kind'], **_enc_cols(e), seconds=info['seconds'], dir=str(d.relative_to(root))))
@@ -281,17 +558,60 @@ def collect(cfg:ExperimentConfig, root:Path) -> dict:
         elif s['kind'] == 'nli':
             a = pd.read_csv(d/'accuracy.csv'); acc.append(a.assign(**_enc_cols(e), dir=str(d.relative_to(root))))
             m = pd.read_csv(d/'crosslingual.csv', index_col=0)
-            xl.append(m.stack().rename('accuracy').rename_axis(['premise_lang', 'hypothesis_lang']).reset_index().assign(**_enc_cols(e)))
+            xl.append(m.stack().rename('accuracy').rename_axis(['premise_lang', 'hypothesis_lang']).reset_index()
+                      .assign(**_enc_cols(e)))
         elif s['kind'] == 'attack':
             atk.append(dict(**_enc_cols(e), attack=s['attack'], lang=s['lang'], **info['summary']))
             rows.append(pd.read_csv(d/'results.csv').assign(**_enc_cols(e)))
     tables = dict(retrieval=pd.DataFrame(ret), nli_accuracy=pd.concat(acc) if acc else pd.DataFrame(),
-                  crosslingual=pd.concat(xl) if xl else pd.DataFrame(), attacks=pd.DataFrame(atk), timings=pd.DataFrame(timings))
-    for name, df in tables.items(): atomic_write(root/f'{name}.csv', df.to_csv(index=False))
-    if rows: atomic_write(root/'attack_rows.csv.gz', gzip.compress(pd.concat(rows).to_csv(index=False).encode(), mtime=0))
-    manifest = dict(config=dataclasses.asdict(cfg), git_commit=git_commit(), stages=len(plan(cfg, root)), finished=len(timings),
-                    seconds=round(sum(t['seconds'] for t in timings), 1),
-                    versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers', 'datasets', 'textattack')},
-                    machine=dict(python=platform.python_version(), platform=platform.platform(), cpus=__import__('os').cpu_count()))
-    atomic_write(root/'manifest.json', json.dumps(manifest, indent=2, default=str))
+                  crosslingual=pd.concat(xl) if xl else pd.DataFrame(), attacks=pd.DataFrame(atk),
+                  timings=pd.DataFrame(timings))
+    if not write: return tables
+    with FileLock(root/'.collect.lock'):  # workers sharing `root` write whole sets of tables, one at a time
+        remove_orphans(root, recursive=False)
+        for name, df in tables.items(): atomic_write(root/f'{name}.csv', _csv(df))
+        if rows:
+            atomic_write(root/'attack_rows.csv.gz', gzip.compress(pd.concat(rows).to_csv(index=False).encode(), mtime=0))
+        manifest = dict(config=dataclasses.asdict(cfg), precision=run_precision(cfg), git_commit=git_commit(),
+                        stages=len(plan(cfg, root)),
+                        finished=len(timings), seconds=round(sum(t['seconds'] for t in timings), 1),
+                        versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers',
+                                                          'datasets', 'textattack')},
+                        machine=dict(python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
+                                     cpu=_cpu_model(), bf16_native=host_bf16(default_device()),
+                                     bf16_flags=cpu_bf16_flags()))
+        atomic_write(root/'manifest.json', json.dumps(manifest, indent=2, default=str))
     return tables
+
+# %% ../nbs/08_experiment.ipynb #835c55d3
+KINDS = ('train', 'retrieval', 'nli', 'attack')
+
+def _record(d:Path, kind:str) -> str|None:
+    "Add the outputs to the `done.json` of an older version's stage `d` if its content check passes; else why not."
+    info = _done(d)
+    if problem := CONTENT_CHECKS[kind](d, info): return problem
+    atomic_write(d/'done.json', json.dumps(dict(info, kind=kind, outputs=stage_outputs(d)), indent=2, default=str))
+    return None
+
+def _table_problems(root:Path) -> dict:
+    "Tables of `root` that differ from what `collect` makes of its stages now (needs the run's manifest)."
+    if not (root/'manifest.json').is_file(): return {}
+    m = json.loads((root/'manifest.json').read_text())
+    cfg = ExperimentConfig(**m['config'] | ({'precision': m['precision']} if 'precision' in m else {}))  # as it ran
+    return {f'{name}.csv': 'differs from its stages (rerun the same `hybrid-nli run` to rewrite it)'
+            for name, df in collect(cfg, root, write=False).items()
+            if not (root/f'{name}.csv').is_file() or (root/f'{name}.csv').read_text(encoding='utf-8') != _csv(df)}
+
+def verify_run(root:str|Path, # a run directory (`<out>/<name>`)
+               record:bool=False, # add outputs to older stages' done.json when their content checks pass
+              ) -> dict:
+    "Every inconsistent stage (and table) of a run, as {relative path: reason}; unfinished stages are not listed."
+    root, problems = Path(root), {}
+    if not root.is_dir(): raise HybridNLIError(f"{root}: no such run directory")
+    for kind in KINDS:
+        for d in sorted(p for p in (root/kind).glob('*') if p.is_dir() and not p.name.startswith('.')):
+            if not (d/'done.json').is_file(): continue
+            problem = stage_problem(d, kind)
+            if problem == LEGACY and record: problem = _record(d, kind)
+            if problem: problems[str(d.relative_to(root))] = problem
+    return problems | _table_problems(root)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_nli.ipynb #0d492c3a
 from __future__ import annotations
-import gzip, json, time
+import gzip, json, math, time
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +15,14 @@ from datasets import Dataset
 from safetensors.torch import load_file, save_file
 from scipy.stats import binomtest
 from .core import HybridNLIError, atomic_dir
-from .data import NLI_LABELS
+from .data import NLI_LABELS, XNLI_LANGS
+from .encoder import encoding
 from .retrieval import EmbeddingCache, bootstrap_ci, encode_cached, encoder_fingerprint, own_prompt, paired_bootstrap
 
 # %% auto #0
-__all__ = ['nli_prompt', 'pair_features', 'NLIHead', 'embed_pairs', 'predict_proba', 'train_head', 'save_head', 'load_head',
-           'NLIClassifier', 'fit_nli_head', 'evaluate_nli', 'accuracy_table', 'confusion', 'crosslingual_nli',
-           'crosslingual_matrix', 'compare_nli', 'run_nli']
+__all__ = ['HEAD_RULES', 'nli_prompt', 'pair_features', 'NLIHead', 'embed_pairs', 'predict_proba', 'train_head', 'save_head',
+           'load_head', 'NLIClassifier', 'fit_nli_head', 'evaluate_nli', 'accuracy_table', 'confusion',
+           'crosslingual_nli', 'crosslingual_matrix', 'compare_nli', 'check_nli_args', 'run_nli']
 
 # %% ../nbs/06_nli.ipynb #b198a39d
 def nli_prompt(model) -> str|None:
@@ -155,8 +156,9 @@ class NLIClassifier:
 
     def encode(self, texts:list[str]) -> np.ndarray:
         "Unit-normalised embeddings of `texts`, computed now (no disk cache)."
-        return self.model.encode(list(texts), prompt_name=self.prompt, batch_size=self.batch_size,
-                                 convert_to_numpy=True, show_progress_bar=False, normalize_embeddings=True)
+        with encoding(self.model):  # the encoder's precision (see `encoder.set_precision`)
+            return self.model.encode(list(texts), prompt_name=self.prompt, batch_size=self.batch_size,
+                                     convert_to_numpy=True, show_progress_bar=False, normalize_embeddings=True)
 
     def embed(self, texts:list[str]) -> np.ndarray:
         "Embeddings of `texts` through the on-disk cache."
@@ -274,6 +276,42 @@ def compare_nli(a:pd.DataFrame, # rows from `evaluate_nli` for classifier A
                mcnemar_p=float(binomtest(only_a, only_a + only_b).pvalue) if only_a + only_b else 1.0)
     return out
 
+# %% ../nbs/06_nli.ipynb #3c7a9e01
+HEAD_RULES = dict(  # `train_head` settings: (type, test, what the test asks for)
+    hidden=(int, lambda v: v >= 0, 'an int >= 0 (0 = softmax regression)'),
+    dropout=(float, lambda v: 0 <= v < 1, 'in [0, 1)'),
+    epochs=(int, lambda v: v >= 1, 'a positive int'),
+    lr=(float, lambda v: 0 < v < math.inf, 'a positive number'),
+    weight_decay=(float, lambda v: 0 <= v < math.inf, 'a number >= 0'),
+    batch_size=(int, lambda v: v >= 1, 'a positive int'),
+    seed=(int, lambda v: 0 <= v < 2**63, 'an int >= 0'))
+
+def _number(v, typ) -> bool:
+    "Whether `v` is an int (`typ` int) or a number (`typ` float); a bool is neither."
+    return not isinstance(v, bool) and isinstance(v, int if typ is int else (int, float))
+
+def check_nli_args(rows:int|None=None, # as `run_nli`'s arguments
+                   langs:list[str]|None=None,
+                   train_rows:int|None=None,
+                   dev_rows:int|None=None,
+                   head:dict|None=None, # `train_head` settings
+                   where:str|None=None, # prefix of messages (a config file, 'run_nli')
+                   names:dict|None=None, # how messages name each argument or head setting (e.g. `{'rows': '--rows'}`)
+                  ):
+    "Refuse `run_nli` arguments that would fail, or silently mean something else, after the encoder has loaded."
+    name = lambda k: (names or {}).get(k, k)
+    def need(ok, k, v, what):
+        if not ok: raise HybridNLIError(f"{where + ': ' if where else ''}{name(k)} must be {what} (got {v!r})")
+    for k, v in dict(rows=rows, train_rows=train_rows, dev_rows=dev_rows).items():
+        need(v is None or _number(v, int) and v >= 1, k, v, 'a positive int (or left out for all rows)')
+    ls = [langs] if isinstance(langs, str) else langs
+    need(ls is None or isinstance(ls, list) and ls and all(l in XNLI_LANGS for l in ls) and len(set(ls)) == len(ls),
+         'langs', langs, f"XNLI languages, each once ({' '.join(XNLI_LANGS)}; or left out for all)")
+    for k, v in (head or {}).items():
+        need(k in HEAD_RULES, 'head', k, f"a head setting: {', '.join(HEAD_RULES)}")
+        typ, ok, what = HEAD_RULES[k]
+        need(_number(v, typ) and ok(v), k, v, what)
+
 # %% ../nbs/06_nli.ipynb #27f82441
 def run_nli(out:str|Path, # output directory
             spec:str='bundled:multilingual-e5-small', # encoder spec (see `encoder.load_encoder`)
@@ -284,14 +322,16 @@ def run_nli(out:str|Path, # output directory
             cache:str|Path|None=None, # cache directory (see `core.cache_dir`)
             train_rows:int|None=None, # MultiNLI sample rows for the head (shuffled with seed 0); None = all 9000
             dev_rows:int|None=None, # XNLI English dev rows for model selection (shuffled with seed 0); None = all 2490
+            precision:str='fp32', # 'auto', 'fp32' or 'bf16' for every encode (see `encoder.set_precision`)
             **head_kwargs, # `train_head` settings (hidden, epochs, lr, seed, ...)
            ) -> dict:
     "Fit the NLI head of an encoder, evaluate it zero-shot on XNLI test, save the results in `out`, return the summary."
     from hybrid_nli.core import atomic_write
     from hybrid_nli.data import load_mnli_sample, load_xnli
     from hybrid_nli.encoder import load_encoder
+    check_nli_args(rows, langs, train_rows, dev_rows, head_kwargs, where='run_nli')
     out, t = Path(out), {}
-    t0 = time.time(); model = load_encoder(spec, cache=cache); t['load_encoder'] = time.time() - t0
+    t0 = time.time(); model = load_encoder(spec, cache=cache, precision=precision); t['load_encoder'] = time.time() - t0
     test = load_xnli('test', langs, data_dir=data)
     if rows is not None: test = test.filter(lambda r: r < rows, input_columns='row')
     emb_cache = EmbeddingCache(encoder_fingerprint(model), cache)

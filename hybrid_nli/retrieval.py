@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from datasets import DatasetDict
 from .core import HybridNLIError, atomic_write, cache_dir, text_hash
+from .encoder import encoding, model_precision
 
 # %% auto #0
 __all__ = ['SETTINGS', 'PAPER_CLAIMS', 'CANDIDATE_TEXT', 'encoder_fingerprint', 'EmbeddingCache', 'encode_cached', 'own_prompt',
@@ -24,13 +25,14 @@ __all__ = ['SETTINGS', 'PAPER_CLAIMS', 'CANDIDATE_TEXT', 'encoder_fingerprint', 
 _PATH_KEYS = ('_name_or_path', 'transformers_version')  # where the model was loaded from, and by which library version
 
 def _identity(model) -> list[str]:
-    "What defines an encoder's vectors besides its weights: config, module stack, length, prompts, tokenizer."
+    "What defines an encoder's vectors besides its weights: config, modules, length, prompts, tokenizer, precision."
     first = model[0] if hasattr(model, '__getitem__') else model
     config = getattr(getattr(first, 'auto_model', None), 'config', None)
     config = {k: v for k, v in config.to_dict().items() if k not in _PATH_KEYS} if config is not None else {}
     tok = getattr(first, 'tokenizer', None)
     return [json.dumps(config, sort_keys=True, default=str), repr(model), str(getattr(model, 'max_seq_length', None)),
-            repr(sorted((getattr(model, 'prompts', {}) or {}).items())), f'{type(tok).__name__}:{len(tok) if tok else 0}']
+            repr(sorted((getattr(model, 'prompts', {}) or {}).items())), f'{type(tok).__name__}:{len(tok) if tok else 0}',
+            *([f'precision:{p}'] if (p := model_precision(model)) != 'fp32' else [])]  # fp32 keeps its old fingerprint
 
 def encoder_fingerprint(model, # a `SentenceTransformer` (any `torch.nn.Module` with `state_dict`)
                         big:int=2**20, # tensors larger than this are hashed at a stride of 97 values
@@ -110,8 +112,9 @@ def encode_cached(model, # a `SentenceTransformer`
     todo = dict(zip(keys, texts))
     todo = {k: t for k, t in todo.items() if k not in cache}
     if todo:
-        emb = model.encode(list(todo.values()), prompt_name=prompt_name, batch_size=batch_size,
-                           convert_to_numpy=True, show_progress_bar=False)
+        with encoding(model):  # bf16 autocast if the encoder was loaded so (see `encoder.set_precision`)
+            emb = model.encode(list(todo.values()), prompt_name=prompt_name, batch_size=batch_size,
+                               convert_to_numpy=True, show_progress_bar=False)
         cache.put(list(todo), emb.astype(np.float32))
     return cache.get(keys) if keys else np.zeros((0, model.get_embedding_dimension()), np.float32)
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_trainer.ipynb #c118f273
 from __future__ import annotations
-import csv, dataclasses, io, json, os, platform, subprocess, time
+import csv, dataclasses, io, json, math, os, platform, subprocess, time, types, typing
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -12,12 +12,15 @@ from pathlib import Path
 import torch
 import yaml
 from datasets import DatasetDict
-from .core import HybridNLIError, atomic_dir, atomic_write
-from .data import training_pairs
+from torch.utils.data import BatchSampler, ConcatDataset
+from .core import HybridNLIError, atomic_dir, atomic_write, remove_orphans
+from .data import MLQA_LANGS, XQUAD_LANGS, training_pairs
+from .encoder import PRECISIONS, resolve_precision, set_precision
 from .sampler import STRATEGIES, batch_sampler_factory, check_strategy, select_strategy, strategy_alpha, sub_batch_sampler
 
 # %% auto #0
-__all__ = ['TrainConfig', 'check_config', 'read_config', 'load_config', 'strategy_data', 'column_prompts', 'build_trainer',
+__all__ = ['SOURCE_LANGS', 'TrainConfig', 'config_dict', 'check_types', 'check_field', 'check_config', 'read_config',
+           'load_config', 'strategy_data', 'planned_steps', 'check_training_plan', 'column_prompts', 'build_trainer',
            'last_checkpoint', 'git_commit', 'train']
 
 # %% ../nbs/04_trainer.ipynb #a5a045fe
@@ -27,7 +30,7 @@ class TrainConfig:
     strategy:str = 'hybrid' # 'xx', 'xy', 'hybrid' (X-X with probability `alpha`) or 'proportional' (the paper's plain union)
     alpha:float = 0.5 # probability that a batch is X-X (hybrid only)
     source:str = 'xquad' # parallel QA training source: 'xquad' or 'mlqa'
-    langs:list|None = None # training languages; None = all languages of the source
+    langs:list[str]|None = None # training languages; None = all languages of the source
     model:str = 'bundled:multilingual-e5-small' # encoder spec (see `encoder.load_encoder`)
     passage:str = 'sentence' # passage unit: the answer 'sentence' (LAReQA) or the 'paragraph'
     batch_size:int = 32 # pairs per batch (per device)
@@ -42,24 +45,100 @@ class TrainConfig:
     save_steps:int = 200 # checkpoint every this many steps (resume point after a kill)
     data_dir:str|None = None # data directory; None = `core.data_dir()` default
     cache_dir:str|None = None # cache directory; None = `core.cache_dir()` default
+    precision:str = 'fp32' # 'auto', 'fp32' or 'bf16' (mixed precision, fp32 master weights; see `config_dict`)
+
+# %% ../nbs/04_trainer.ipynb #e6efe885
+def config_dict(cfg:TrainConfig, # a config
+               ) -> dict:
+    "`cfg`'s fields as `config.yaml` and the stage keys hold them: `precision` left out when it is fp32."
+    d = dataclasses.asdict(cfg)
+    if d['precision'] == 'fp32': del d['precision']  # so fp32 runs keep the config.yaml and keys they always had
+    return d
 
 # %% ../nbs/04_trainer.ipynb #bb1265da
-def _typed(name, value):
-    "`value` checked against the type of `TrainConfig` field `name`."
-    kind = str({f.name: f.type for f in dataclasses.fields(TrainConfig)}[name]).replace(' ', '').replace("<class'", '').replace("'>", '')
-    ok = {'str': str, 'float': (int, float), 'int': int, 'bool': bool, 'list|None': (list, type(None)),
-          'str|None': (str, type(None))}[kind]
-    if isinstance(value, bool) and kind != 'bool' or not isinstance(value, ok):
-        raise HybridNLIError(f"config field {name!r} must be {kind} (got {value!r})")
-    return float(value) if kind == 'float' else value
+def _fits(value, hint) -> bool:
+    "Whether parsed YAML `value` has type `hint`, list items included; an int is a float, a bool never a number."
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union): return any(_fits(value, a) for a in args)
+    if origin is list: return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
+    if hint is type(None): return value is None
+    if isinstance(value, bool): return hint is bool
+    return isinstance(value, (int, float) if hint is float else hint)
 
-def check_config(cfg:TrainConfig) -> TrainConfig:
-    "Reject a config that cannot train, before any data or model is loaded."
-    for f in dataclasses.fields(cfg): _typed(f.name, getattr(cfg, f.name))
-    check_strategy(cfg.strategy, cfg.alpha)
-    if cfg.langs is not None and not cfg.langs: raise HybridNLIError("config field 'langs' is an empty list: name at least two languages, or leave it out for all")
-    if cfg.batch_size < 2: raise HybridNLIError(f"batch_size must be at least 2 for in-batch negatives (got {cfg.batch_size})")
-    if cfg.source not in ('xquad', 'mlqa'): raise HybridNLIError(f"unknown training source {cfg.source!r}: choose 'xquad' or 'mlqa'")
+def _hint_name(hint) -> str:
+    "A type hint as messages write it: `int`, `list[float]`, `int or null`."
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union): return ' or '.join(map(_hint_name, args))
+    if origin is list: return f'list[{_hint_name(args[0])}]'
+    return 'null' if hint is type(None) else hint.__name__
+
+def _kind(value) -> str:
+    "What a parsed YAML value is, in words."
+    return {bool: 'a boolean', str: 'a string', int: 'an int', float: 'a float', list: 'a list', dict: 'a mapping',
+            type(None): 'null'}.get(type(value), type(value).__name__)
+
+def check_types(cfg, # a dataclass instance: `TrainConfig` or `experiment.ExperimentConfig`
+                where:str='config', # the config file, for messages
+                prefix:str='', # prefix of field names in messages, e.g. 'train.'
+               ):
+    "Refuse the first field whose value lacks its annotated type (`typing.get_type_hints`); no value is converted."
+    for name, hint in typing.get_type_hints(type(cfg)).items():
+        v = getattr(cfg, name)
+        if _fits(v, hint): continue
+        alts = typing.get_args(hint) if typing.get_origin(hint) in (types.UnionType, typing.Union) else (hint,)
+        items = [typing.get_args(a)[0] for a in alts if typing.get_origin(a) is list]
+        bad = [x for x in v if not _fits(x, items[0])] if items and isinstance(v, list) else []
+        got = f"{v!r}: item {bad[0]!r} is {_kind(bad[0])}" if bad else f"{v!r}, {_kind(v)}"
+        raise HybridNLIError(f"{where}: field {prefix + name!r} must be {_hint_name(hint)} (got {got})")
+
+def check_field(ok:bool, # the condition the field must meet
+                where:str, # the config file, for messages
+                name:str, # the field, as the config writes it (e.g. 'train.langs')
+                value, # its value
+                what:str, # what it must be, e.g. 'a positive int'
+               ):
+    "Raise the one-line error `<where>: field '<name>' must be <what> (got <value>)` unless `ok`."
+    if not ok: raise HybridNLIError(f"{where}: field {name!r} must be {what} (got {value!r})")
+
+# %% ../nbs/04_trainer.ipynb #7c1e0a02
+SOURCE_LANGS = {'xquad': XQUAD_LANGS, 'mlqa': MLQA_LANGS}  # training languages of each parallel QA source
+
+def _check_langs(cfg:TrainConfig, where:str, prefix:str):
+    "Refuse training languages the source lacks or repeats, and one language for a strategy that needs X-Y pairs."
+    if cfg.langs is None: return
+    name, known = prefix + 'langs', SOURCE_LANGS[cfg.source]
+    if not cfg.langs:
+        raise HybridNLIError(f"{where}: field {name!r} is an empty list: name at least two languages, or leave it out "
+                             "for all")
+    check_field(all(l in known for l in cfg.langs), where, name, cfg.langs,
+                f"languages of {cfg.source}: {' '.join(known)}")
+    check_field(len(set(cfg.langs)) == len(cfg.langs), where, name, cfg.langs, 'a list without repeats')
+    xy = cfg.strategy == 'xy' or cfg.strategy == 'hybrid' and cfg.alpha < 1
+    check_field(not xy or len(cfg.langs) > 1, where, name, cfg.langs,
+                f"at least two languages for strategy {cfg.strategy!r}: with one there are no X-Y pairs to train on")
+
+def check_config(cfg:TrainConfig, # the config
+                 where:str='config', # the config file (or 'overrides'), for messages
+                 prefix:str='', # prefix of field names in messages ('train.' inside an experiment)
+                ) -> TrainConfig:
+    "Reject a config that cannot train, before any data or model is loaded; return it unchanged."
+    check_types(cfg, where, prefix)
+    try: check_strategy(cfg.strategy, cfg.alpha)
+    except HybridNLIError as e: raise HybridNLIError(f"{where}: {e}") from None
+    if cfg.source not in SOURCE_LANGS:
+        raise HybridNLIError(f"{where}: unknown training source {cfg.source!r}: choose 'xquad' or 'mlqa'")
+    _check_langs(cfg, where, prefix)
+    need = lambda ok, name, what: check_field(ok, where, prefix + name, getattr(cfg, name), what)
+    need(cfg.batch_size >= 2, 'batch_size', 'at least 2 for in-batch negatives')
+    need(cfg.max_length >= 1, 'max_length', 'at least 1')
+    need(cfg.passage in ('sentence', 'paragraph'), 'passage', "'sentence' or 'paragraph'")
+    need(cfg.model != '', 'model', 'an encoder spec')
+    for name in ('lr', 'epochs', 'scale'): need(0 < getattr(cfg, name) < math.inf, name, 'a positive number')
+    need(0 <= cfg.warmup_ratio <= 1, 'warmup_ratio', 'in [0, 1]')
+    need(cfg.max_steps == -1 or cfg.max_steps >= 1, 'max_steps', '-1 (train for `epochs`) or at least 1')
+    need(cfg.save_steps >= 1, 'save_steps', 'at least 1')
+    need(0 <= cfg.seed < 2**32, 'seed', 'in [0, 2**32)')
+    need(cfg.precision in PRECISIONS, 'precision', "'auto', 'fp32' or 'bf16'")
     return cfg
 
 def read_config(path:str|Path|None, # YAML file of fields; None = no file
@@ -69,31 +148,76 @@ def read_config(path:str|Path|None, # YAML file of fields; None = no file
     "Fields from a YAML file (`yaml.safe_load`) plus `key=value` overrides, with one-line errors."
     values = {}
     if path is not None:
+        if Path(path).is_dir(): raise HybridNLIError(f"config file {path} is a directory: give a YAML file")
         try: values = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
         except FileNotFoundError: raise HybridNLIError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise HybridNLIError(f"config file {path} cannot be read ({e})") from None
         except yaml.YAMLError as e: raise HybridNLIError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(values, dict): raise HybridNLIError(f"{path}: expected a mapping of {what} fields")
     for o in overrides or []:
-        if '=' not in o: raise HybridNLIError(f"override {o!r} is not key=value")
-        k, v = o.split('=', 1); values[k.strip()] = yaml.safe_load(v)
+        k, eq, v = o.partition('=')
+        if not eq or not k.strip(): raise HybridNLIError(f"override {o!r} is not key=value")
+        try: values[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as e:
+            raise HybridNLIError(f"override {o!r}: not valid YAML ({str(e).splitlines()[0]})") from None
     return values
 
 def load_config(path:str|Path|None=None, # YAML file with `TrainConfig` fields; None = defaults
                 overrides:list|None=None, # `key=value` strings applied after the file
                ) -> TrainConfig:
     "A checked `TrainConfig` from a YAML file plus overrides."
-    values = read_config(path, overrides)
+    values, where = read_config(path, overrides), str(path) if path is not None else 'overrides'
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    if unknown := sorted(set(values) - known): raise HybridNLIError(f"{path or 'overrides'}: unknown config field(s) {unknown}; known: {sorted(known)}")
-    return check_config(TrainConfig(**values))
+    if unknown := sorted(set(values) - known, key=str):
+        raise HybridNLIError(f"{where}: unknown config field(s) {unknown}; known: {sorted(known)}")
+    return check_config(TrainConfig(**values), where)
 
 # %% ../nbs/04_trainer.ipynb #e52a759c
-def strategy_data(cfg:TrainConfig) -> DatasetDict:
+def strategy_data(cfg:TrainConfig, # checked config
+                  pairs:DatasetDict|None=None, # `data.training_pairs` of the config's source and languages; None = load
+                  where:str='config', # the config file, for messages
+                  prefix:str='', # prefix of field names in messages ('train.' inside an experiment)
+                 ) -> DatasetDict:
     "The sub-datasets `cfg.strategy` trains on, with only the `anchor` and `positive` columns the loss reads."
-    pairs = select_strategy(training_pairs(cfg.source, cfg.langs, cfg.passage, cfg.data_dir), cfg.strategy)
-    small = {k: len(v) for k, v in pairs.items() if len(v) < cfg.batch_size}
-    if small: raise HybridNLIError(f"batch_size {cfg.batch_size} is larger than sub-dataset(s) {small}; with drop_last they would never be used: lower batch_size or drop those languages")
+    if pairs is None: pairs = training_pairs(cfg.source, cfg.langs, cfg.passage, cfg.data_dir)
+    try: pairs = select_strategy(pairs, cfg.strategy)
+    except HybridNLIError as e: raise HybridNLIError(f"{where}: {e}") from None
+    if small := {k: len(v) for k, v in pairs.items() if len(v) < cfg.batch_size}:
+        few = ', '.join(f'{k} ({n} rows)' for k, n in list(small.items())[:3])
+        few += f' and {len(small) - 3} more' if len(small) > 3 else ''
+        raise HybridNLIError(f"{where}: field {prefix + 'batch_size'!r} = {cfg.batch_size} is larger than "
+                             f"sub-dataset(s) {few}; with drop_last they would never be used: lower batch_size or drop "
+                             "those languages")
     return DatasetDict({k: v.select_columns(['anchor', 'positive']) for k, v in pairs.items()})
+
+def planned_steps(sizes:dict, # rows per sub-dataset, by name (`xx_*` / `xy_*`)
+                  strategy:str, # one of `STRATEGIES`
+                  alpha:float, # X-X probability (hybrid only)
+                  batch_size:int, # rows per batch (per process)
+                  world_size:int=1, # processes sharing each step
+                 ) -> tuple[int, int]:
+    "X-X and X-Y steps per epoch that `HybridBatchSampler` plans for sub-datasets of `sizes` rows (no data or model)."
+    if not sizes: return 0, 0
+    subs = [BatchSampler(range(n), batch_size, drop_last=True) for n in sizes.values()]
+    make = batch_sampler_factory(list(sizes), strategy_alpha(strategy, alpha), world_size)
+    return make(ConcatDataset([range(n) for n in sizes.values()]), batch_samplers=subs).plan_sizes()
+
+def check_training_plan(cfg:TrainConfig, # checked config
+                        where:str='config', # the config file, for messages
+                        prefix:str='', # prefix of field names in messages
+                        world_size:int=1, # processes that will train together
+                        pairs:DatasetDict|None=None, # `data.training_pairs` for `cfg`; None = load
+                       ) -> DatasetDict:
+    "`strategy_data(cfg)`, refusing a strategy that would plan no step on it: data only, before any model loads."
+    data = strategy_data(cfg, pairs, where, prefix)
+    if sum(planned_steps({k: len(v) for k, v in data.items()}, cfg.strategy, cfg.alpha, cfg.batch_size, world_size)):
+        return data
+    have = {t: sum(len(v)//cfg.batch_size for k, v in data.items() if k.startswith(t)) for t in ('xx_', 'xy_')}
+    procs = f' for {world_size} processes' if world_size > 1 else ''
+    raise HybridNLIError(f"{where}: strategy {cfg.strategy!r} (alpha {cfg.alpha}) would train 0 steps on {cfg.source} "
+                         f"{prefix}langs {cfg.langs or 'all'}: {have['xx_']} X-X and {have['xy_']} X-Y batches of "
+                         f"{cfg.batch_size}{procs}; name more languages or lower {prefix}batch_size")
 
 # %% ../nbs/04_trainer.ipynb #96d67bc2
 def column_prompts(model) -> dict|None:
@@ -105,6 +229,12 @@ def _multi_cpu() -> bool:
     "Whether this process is one of several CPU processes started by `torchrun`."
     return int(os.environ.get('WORLD_SIZE', '1')) > 1 and not torch.cuda.is_available()
 
+def _device_args(precision:str) -> dict:
+    "Training arguments for the device and precision: CPU DDP and bf16 on CPU must both be asked for explicitly."
+    args = dict(use_cpu=True, ddp_backend='gloo') if _multi_cpu() else {}
+    if precision == 'bf16': args |= dict(bf16=True) | ({} if torch.cuda.is_available() else dict(use_cpu=True))
+    return args
+
 def build_trainer(cfg:TrainConfig, # checked config
                   out:Path, # run directory; checkpoints go to `out/checkpoints`
                   data:DatasetDict|None=None, # training sub-datasets; default `strategy_data(cfg)`
@@ -115,7 +245,9 @@ def build_trainer(cfg:TrainConfig, # checked config
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from hybrid_nli.encoder import load_encoder
     data = strategy_data(cfg) if data is None else data
+    precision = resolve_precision(cfg.precision)
     model = load_encoder(cfg.model, cache=cfg.cache_dir) if model is None else model
+    set_precision(model, precision)  # fp32 pooling under bf16; the trainer's autocast does the rest
     model.max_seq_length = cfg.max_length
     if cfg.freeze_embeddings: model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
     args = SentenceTransformerTrainingArguments(
@@ -124,7 +256,7 @@ def build_trainer(cfg:TrainConfig, # checked config
         prompts=column_prompts(model), batch_sampler=sub_batch_sampler, dataloader_drop_last=True,
         multi_dataset_batch_sampler=batch_sampler_factory(list(data), strategy_alpha(cfg.strategy, cfg.alpha)),
         save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1, report_to='none',
-        **(dict(use_cpu=True, ddp_backend='gloo') if _multi_cpu() else {}))  # CPU DDP must be asked for explicitly
+        **_device_args(precision))
     loss = MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=args.world_size > 1)
     return SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
 
@@ -156,24 +288,31 @@ def _keep_processor_kwargs(model_dir:Path):
 
 def train(cfg:TrainConfig, # checked config (see `load_config`)
           out:str|Path, # run directory
+          where:str='config', # the config file, for messages
          ) -> Path:
     "Train an encoder as `cfg` says into `out`, resuming a killed run; return the saved model's directory."
-    out = Path(out); check_config(cfg)
-    cfg_yaml = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+    out = Path(out); check_config(cfg, where)
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision))  # 'auto' decided once, here
+    cfg_yaml = yaml.safe_dump(config_dict(cfg), sort_keys=False)
     if (out/'config.yaml').is_file() and (out/'config.yaml').read_text(encoding='utf-8') != cfg_yaml:
         raise HybridNLIError(f"{out} holds a run with a different config.yaml: choose another --out or delete it")
     if (out/'model'/'modules.json').is_file(): return out/'model'
+    if int(os.environ.get('WORLD_SIZE', '1')) == 1: remove_orphans(out)  # a half-written model a killed run left
+    t0 = time.time(); data = check_training_plan(cfg, where, world_size=int(os.environ.get('WORLD_SIZE', '1')))
     atomic_write(out/'config.yaml', cfg_yaml)
-    t0 = time.time(); trainer = build_trainer(cfg, out); t_setup = time.time() - t0
+    trainer = build_trainer(cfg, out, data); t_setup = time.time() - t0
     resume = last_checkpoint(out)
     t0 = time.time(); trainer.train(resume_from_checkpoint=str(resume) if resume else None); t_train = time.time() - t0
+    if trainer.state.global_step == 0:  # an untrained encoder must never be saved as if it were trained
+        raise HybridNLIError(f"{out}: training ended after 0 optimizer steps, so no model/ was saved: check langs, "
+                             "batch_size, epochs and max_steps")
     if trainer.is_world_process_zero():  # under torchrun: one writer; the others wait below
         with atomic_dir(out/'model') as tmp:
             trainer.model.save(str(tmp))
             if cfg.model.startswith('bundled:'): _keep_processor_kwargs(Path(tmp))
         atomic_write(out/'train_log.csv', _log_csv(trainer.state.log_history))
         model = trainer.model
-        run = dict(config=dataclasses.asdict(cfg), seed=cfg.seed, git_commit=git_commit(), resumed_from=resume.name if resume else None,
+        run = dict(config=config_dict(cfg), precision=cfg.precision, seed=cfg.seed, git_commit=git_commit(), resumed_from=resume.name if resume else None,
                    steps=trainer.state.global_step, world_size=trainer.args.world_size, sub_datasets={k: len(v) for k, v in trainer.train_dataset.items()},
                    parameters=sum(p.numel() for p in model.parameters()), trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
                    seconds=dict(setup=round(t_setup, 1), train=round(t_train, 1)),

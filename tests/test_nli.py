@@ -1,12 +1,13 @@
 "NLI stage on the real bundled encoder and real MultiNLI / XNLI data (issue 6 acceptance)."
 import copy
 import numpy as np, pytest, torch
+from scipy.stats import binomtest
 from hybrid_nli.core import HybridNLIError
 from hybrid_nli.data import load_mnli_sample, load_xnli
 from hybrid_nli.encoder import load_encoder
 from hybrid_nli.nli import (NLIClassifier, accuracy_table, compare_nli, crosslingual_matrix, crosslingual_nli,
                             evaluate_nli, fit_nli_head, load_head, predict_proba)
-from hybrid_nli.retrieval import EmbeddingCache, encoder_fingerprint
+from hybrid_nli.retrieval import encoder_fingerprint
 
 
 @pytest.fixture(scope='module')
@@ -67,5 +68,8 @@ def test_paired_comparison_of_two_heads(encoder, fitted):
     other, _ = fit_nli_head(encoder, load_mnli_sample().shuffle(seed=0).select(range(300)), load_xnli('dev', 'en').select(range(100)),
                             cache=clf.cache, epochs=2, hidden=0, seed=1)
     r = compare_nli(evaluate_nli(clf, test), evaluate_nli(other, test))
-    assert r['n'] == 300 and r['lo'] <= r['diff'] <= r['hi'] and 0 <= r['mcnemar_p'] <= 1
+    assert r['n'] == 300 and r['lo'] <= r['diff'] <= r['hi']
+    a, b = evaluate_nli(clf, test).correct.to_numpy(), evaluate_nli(other, test).correct.to_numpy()
+    assert (r['only_a'], r['only_b']) == (int((a & ~b).sum()), int((~a & b).sum()))
+    assert r['mcnemar_p'] == pytest.approx(binomtest(r['only_a'], r['only_a'] + r['only_b']).pvalue)  # exact McNemar
     assert r['diff'] > 0                   # the full head beats one trained on 300 pairs for 2 epochs
