@@ -5,7 +5,7 @@ from hybrid_nli.stats import coverage, hierarchical_bootstrap, simulate_paired
 
 
 def test_coverage_when_seeds_dominate():
-    "Three seeds whose spread dominates: the hierarchical 95 % interval covers; the plain two-level percentile does not."
+    "Three seeds whose spread dominates: the hierarchical interval covers; the plain two-level percentile does not."
     c = coverage(200, n=300, seed=7, sd_seed=0.03)
     assert 0.90 <= c['hierarchical'] <= 0.99, c
     assert c['plain two-level percentile'] < 0.90, c   # why the corrections are there

@@ -1,0 +1,96 @@
+"The computed prose: every number of the index's answer and of the report's conclusions comes from `report.findings`."
+import copy, json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hybrid_nli.report import (RULES, answer_md, conclusions_md, findings, halved, monotonic, opposite, prose_numbers,
+                               repeatable, unexplained_numbers)
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT/'results'/'cpu-full'
+
+
+@pytest.fixture(scope='module')
+def F():
+    return findings(RUN)
+
+
+def asis_output(nb_path):
+    "What the `#| output: asis` cells of a notebook printed when it was last run."
+    nb = json.loads(Path(nb_path).read_text())
+    text = lambda o: ''.join(o.get('text', ''))   # a string, or the list of lines nbformat stores
+    return [''.join(text(o) for o in c.get('outputs', []) if o.get('name') == 'stdout').strip()
+            for c in nb['cells'] if c['cell_type'] == 'code' and '#| output: asis' in ''.join(c['source'])]
+
+
+def test_every_number_is_a_finding(F):
+    for md in (answer_md(F), conclusions_md(F)):
+        assert len(prose_numbers(md)) > 30
+        assert unexplained_numbers(md, F) == []
+
+
+def test_a_typed_number_is_caught(F):
+    assert unexplained_numbers(answer_md(F) + ' (multilingual mAP 0.4431)', F) == ['0.4431']
+
+
+def test_prose_follows_the_numbers(F):
+    "Change a number or a rule's input in the findings and the prose changes with it."
+    G = copy.deepcopy(F)
+    G['retrieval']['base']['multilingual'] += 0.01
+    best = max(G['nli']['vs_base'], key=lambda k: G['nli']['vs_base'][k]['diff'])
+    G['nli']['vs_base'][best].update(seed_diffs=[0.01]*3, seed_p=[0.001]*3, repeatable=True)
+    a, b = answer_md(F), answer_md(G)
+    assert f"{G['retrieval']['base']['multilingual']:.3f}" in b and a != b
+    assert 'is repeatable' in b and ('is not repeatable' in a) == (not F['nli']['vs_base'][best]['repeatable'])
+
+
+def test_words_are_the_rules_applied(F):
+    for s in F['retrieval']['sweep'].values():
+        assert s['monotonic'] == monotonic(s['values'])
+    for k in ('rank_distance_norm', 'own_first'):
+        b = F['retrieval'][k]
+        assert b['halved'] == (b['ratio']['hi'] <= RULES['halved'])
+    for x in [*F['retrieval']['claims'], *F['nli']['vs_base'].values()]:
+        assert x['repeatable'] == repeatable(x['seed_diffs'], x['seed_p'])
+        assert x['opposite'] == opposite(x['seed_diffs'], x['seed_p'])
+    assert ('halved' in answer_md(F)) == F['retrieval']['rank_distance_norm']['halved']
+
+
+def test_rules_pinned():
+    assert monotonic([1, 2, 3]) and monotonic([3, 2, 1]) and not monotonic([1, 3, 2]) and not monotonic([1, 1, 2])
+    assert repeatable([.01, .02, .03], [.01, .02, .049]) and not repeatable([.01, .02, .03], [.01, .02, .05])
+    assert not repeatable([.01, -.02, .03], [.01, .01, .01])
+    assert opposite([.01, -.02], [.01, .01]) and not opposite([.01, -.02], [.01, .2])
+    assert halved([.40, .55]) and not halved([.40, .551])
+    assert RULES['halved'] == 0.55 and RULES['alpha'] == 0.05 and RULES['level'] == 0.95
+
+
+def test_saved_prose_is_current(F):
+    "The committed notebooks (and so the README and the site) show the prose `findings` gives for the committed run."
+    assert asis_output(ROOT/'nbs'/'index.ipynb') == [answer_md(F)]
+    assert asis_output(ROOT/'nbs'/'09_report.ipynb') == [conclusions_md(F)]
+    assert answer_md(F) in (ROOT/'README.md').read_text()
+
+
+def test_no_result_numbers_typed_in_markdown(F):
+    "Markdown cells of the report, and the index's answer section, quote no numbers besides the design's constants."
+    design = dict(rules=F['rules'], alphas=F['retrieval']['sweep_alphas'], seeds=F['run']['seed_list'])
+    report = json.loads((ROOT/'nbs'/'09_report.ipynb').read_text())['cells']
+    text = [''.join(c['source']) for c in report if c['cell_type'] == 'markdown']
+    index = ''.join(''.join(c['source']) + '\n' for c in json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells']
+                    if c['cell_type'] == 'markdown')
+    text.append(index[index.index('## Where the answer stands'):index.index('## Quick start')])
+    assert [n for t in text for n in unexplained_numbers(t, design)] == []
+
+
+def test_rank_distance_is_the_papers(data):
+    "At most one relevant candidate per language: last − first relevant rank = the paper's max − min parallel rank."
+    import pandas as pd
+    from hybrid_nli.data import load_retrieval
+    from hybrid_nli.retrieval import relevance_index, retrieval_subset
+    cfg = json.loads((RUN/'manifest.json').read_text())['config']
+    for ev in ('mlqa_r', 'xquad_r'):
+        ds = retrieval_subset(load_retrieval(ev, data_dir=data), cfg['retrieval_questions'])
+        lang = np.array(ds['candidates']['lang'])
+        assert max(pd.Series(lang[r]).value_counts().max() for r in relevance_index(ds) if len(r)) == 1
