@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from scipy.stats import binomtest, false_discovery_control, spearmanr
+from scipy.stats import false_discovery_control, spearmanr
 from .core import HybridNLIError
 from .retrieval import PAPER_CLAIMS, RetrievalResult, bootstrap_ci
 from .stats import bh_q, cmh_seeds, hierarchical_bootstrap, mcnemar_exact, per_seed_tests, verdict
@@ -20,10 +20,10 @@ __all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'AN
            'ATTACK_NAMES', 'NUMBER', 'CODE', 'load_run', 'strategy_label', 'retrieval_result', 'strategy_results',
            'clean_predictions', 'claim_label', 'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units',
            'example_units', 'drop_units', 'compare', 'comparison_table', 'seed_tables', 'seed_spread', 'plot_ci',
-           'setting_cis', 'plot_matrices', 'mcnemar', 'paired_tests', 'attack_table', 'alpha_of', 'monotonic',
-           'alpha_sweep', 'spearman_ci', 'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa',
-           'anchor_xnli', 'anchor_attack', 'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md',
-           'answer_md', 'prose_numbers', 'unexplained_numbers']
+           'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'alpha_of', 'monotonic', 'alpha_sweep',
+           'spearman_ci', 'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli',
+           'anchor_attack', 'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md',
+           'prose_numbers', 'unexplained_numbers']
 
 # %% ../nbs/09_report.ipynb #5b600720
 def load_run(root:str|Path, # run directory written by `experiment.run_experiment`
@@ -284,15 +284,6 @@ def plot_matrices(res:dict, title:str='', cols:int=3):
     return fig
 
 # %% ../nbs/09_report.ipynb #e295cef7
-def mcnemar(a:np.ndarray, # per-example 0/1 outcome of A
-            b:np.ndarray, # same examples, B
-           ) -> dict:
-    "McNemar's exact test (binomial on the discordant pairs)."
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    ab, ba = int((a & ~b).sum()), int((~a & b).sum())
-    return dict(diff=float(a.mean() - b.mean()) if len(a) else np.nan, only_a=ab, only_b=ba,
-                p=float(binomtest(ab, ab + ba).pvalue) if ab + ba else 1.0)
-
 def paired_tests(rows:pd.DataFrame, # one row per strategy, alpha, seed, lang and row, with a 0/1 `outcome` column
                  pairs:list, # (strategy A, strategy B) labels
                  outcome:str, # the column compared, e.g. 'correct' (clean) or 'survived' (under attack)
@@ -305,7 +296,7 @@ def paired_tests(rows:pd.DataFrame, # one row per strategy, alpha, seed, lang an
         for a, b in pairs:
             m = g[g.strategy == a].merge(g[g.strategy == b], on=['lang', 'row', 'seed'], suffixes=('_a', '_b'))
             if len(m): out.append({**({by: key} if by else {}), 'a': a, 'b': b, 'n': len(m),
-                                   **mcnemar(m[f'{outcome}_a'], m[f'{outcome}_b'])})
+                                   **mcnemar_exact(m[f'{outcome}_a'], m[f'{outcome}_b'])})
     out = pd.DataFrame(out)
     return out.assign(q=false_discovery_control(out.p)) if len(out) else out
 
