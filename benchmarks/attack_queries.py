@@ -29,19 +29,10 @@ import numpy as np
 
 
 def tiny_classifier():
-    "(encode, classify) of the bundled encoder with a softmax-regression head on 400 MultiNLI pairs."
-    from sklearn.linear_model import LogisticRegression
-    from hybrid_nli.data import load_mnli_sample
+    "(encode, classify) of the bundled encoder with `attack.tiny_classifier`'s head (400 MultiNLI pairs)."
+    from hybrid_nli.attack import tiny_classifier
     from hybrid_nli.encoder import load_encoder
-    from hybrid_nli.retrieval import encode_cached
-    encoder = load_encoder('bundled:multilingual-e5-small', device='cpu')
-    feats = lambda u, v: np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
-    mnli = load_mnli_sample().shuffle(seed=0).select(range(400))
-    head = LogisticRegression(max_iter=2000).fit(feats(encode_cached(encoder, list(mnli['premise']), 'query'),
-                                                       encode_cached(encoder, list(mnli['hypothesis']), 'query')), list(mnli['label']))
-    encode = lambda texts: encoder.encode(list(texts), prompt_name='query', batch_size=64, convert_to_numpy=True,
-                                          show_progress_bar=False, normalize_embeddings=True)
-    return encode, lambda u, v: head.predict_proba(feats(u, v))
+    return tiny_classifier(load_encoder('bundled:multilingual-e5-small', device='cpu'))
 
 
 class Timed:

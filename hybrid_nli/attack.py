@@ -20,8 +20,8 @@ from .core import HybridNLIError, atomic_write, cache_dir
 __all__ = ['NLTK_ENGLISH_STOPWORDS', 'CHAR_OPS', 'MIX_LANGS', 'NLI_COLUMNS', 'ATTACK_COLUMNS', 'setup_textattack',
            'segment_words', 'SegmentedText', 'SegmentedAttack', 'word_script', 'script_alphabets', 'ScriptCharSwap',
            'char_transformation', 'language_stopwords', 'CodeMixSwap', 'CachedNLIWrapper', 'PlainNLIWrapper',
-           'nli_constraints', 'char_attack', 'codemix_attack', 'attack_row', 'read_attack_rows', 'run_attacks',
-           'attack_summary', 'summary_table']
+           'tiny_classifier', 'nli_constraints', 'char_attack', 'codemix_attack', 'attack_row', 'read_attack_rows',
+           'run_attacks', 'attack_summary', 'summary_table']
 
 # %% ../nbs/07_attack.ipynb #e7c19cb3
 NLTK_ENGLISH_STOPWORDS = """i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves
@@ -281,6 +281,24 @@ class PlainNLIWrapper(CachedNLIWrapper):
     def embed(self, texts:list[str]) -> np.ndarray:
         self.n_encoded += len(texts)
         return np.asarray(self.encode(list(texts)), dtype=np.float32)
+
+# %% ../nbs/07_attack.ipynb #b7e8e9cb
+def tiny_classifier(encoder, # a `SentenceTransformer` with a `query` prompt (the bundled e5-small)
+                    n:int=400, # MultiNLI sample pairs to train on (shuffled: the file is sorted by label)
+                    seed:int=0, # shuffle seed
+                   ) -> tuple:
+    "(encode, classify) of a real but tiny NLI classifier: softmax regression on `[u, v, |u−v|, u*v]`, for tests."
+    from sklearn.linear_model import LogisticRegression
+    from hybrid_nli.data import load_mnli_sample
+    from hybrid_nli.retrieval import encode_cached
+    feats = lambda u, v: np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+    mnli = load_mnli_sample().shuffle(seed=seed).select(range(n))
+    head = LogisticRegression(max_iter=2000).fit(feats(encode_cached(encoder, list(mnli['premise']), 'query'),
+                                                       encode_cached(encoder, list(mnli['hypothesis']), 'query')),
+                                                 list(mnli['label']))
+    encode = lambda texts: encoder.encode(list(texts), prompt_name='query', batch_size=64, convert_to_numpy=True,
+                                          show_progress_bar=False, normalize_embeddings=True)
+    return encode, lambda u, v: head.predict_proba(feats(u, v))
 
 # %% ../nbs/07_attack.ipynb #5ffe0614
 NLI_COLUMNS = ['premise', 'hypothesis']

@@ -4,8 +4,9 @@
 
 # %% ../nbs/02_data.ipynb #a79e9e2e
 from __future__ import annotations
-import codecs, json, re, warnings
+import codecs, functools, itertools, json, re, warnings
 from collections import defaultdict
+from importlib.metadata import version
 from pathlib import Path
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value, load_from_disk
 from datasets.utils.tqdm import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
@@ -14,11 +15,11 @@ from .core import HybridNLIError, atomic_dir, cache_dir, text_hash
 
 # %% auto #0
 __all__ = ['XNLI_LANGS', 'NLI_LABELS', 'NLI_FEATURES', 'XQUAD_LANGS', 'MLQA_LANGS', 'QA_FEATURES', 'RETRIEVAL_LANGS',
-           'Q_FEATURES', 'C_FEATURES', 'MUSE_LANGS', 'PAIR_FEATURES', 'DERIVED_FROM', 'DATA_SOURCES', 'MANIFEST_PATH',
-           'bad_input', 'xnli_from_hub', 'load_xnli', 'load_mnli_sample', 'sentence_spans', 'answer_span',
-           'squad_records', 'squad_from_hub', 'load_squad_pairs', 'load_retrieval', 'load_muse', 'training_pairs',
-           'pair_sizes', 'check_zero_shot', 'file_counts', 'data_manifest', 'write_data_manifest', 'read_data_manifest',
-           'recorded_files', 'check_data', 'data_notes', 'data_guide']
+           'Q_FEATURES', 'C_FEATURES', 'PASSAGES', 'PYSBD_RULES', 'MUSE_LANGS', 'PAIR_FEATURES', 'DERIVED_FROM',
+           'DATA_SOURCES', 'MANIFEST_PATH', 'bad_input', 'xnli_from_hub', 'load_xnli', 'load_mnli_sample',
+           'sentence_spans', 'answer_span', 'squad_records', 'squad_from_hub', 'load_squad_pairs', 'load_retrieval',
+           'segment', 'load_muse', 'training_pairs', 'pair_sizes', 'check_zero_shot', 'file_counts', 'data_manifest',
+           'write_data_manifest', 'read_data_manifest', 'recorded_files', 'check_data', 'data_notes', 'data_guide']
 
 # %% ../nbs/02_data.ipynb #d14e0992
 def bad_input(path:str|Path, # the offending file (or folder)
@@ -69,14 +70,16 @@ def _langs(langs:str|list[str]|None, # requested languages; None means all
     return list(langs)
 
 # %% ../nbs/02_data.ipynb #7570c95a
+_PARSER = text_hash(Path(core.__file__).with_name('data.py').read_text(encoding='utf-8'))  # the exported parsing code
+
 def _cached(name:str, # loader name, part of the key
             files:list[Path], # every file the loader reads (must exist)
             build, # function returning the Dataset/DatasetDict
             **args, # loader arguments, part of the key
            ):
-    "`build()`, memoised on disk by `name`, `args` and the size/mtime of `files`."
+    "`build()`, memoised on disk by `name`, `args`, the parsing code and the size/mtime of `files`."
     stats = [f'{p.resolve()}:{s.st_size}:{s.st_mtime_ns}' for p in files for s in [p.stat()]]
-    path = cache_dir()/'data'/f'{name}-{text_hash(name, repr(sorted(args.items())), *stats)}'
+    path = cache_dir()/'data'/f'{name}-{text_hash(name, repr(sorted(args.items())), _PARSER, *stats)}'
     if not path.is_dir():
         ds = build()
         quiet = not are_progress_bars_disabled()
@@ -392,36 +395,114 @@ def load_squad_pairs(dataset:str='xquad', # 'xquad' or 'mlqa' (dev)
 RETRIEVAL_LANGS = {'xquad_r': XQUAD_LANGS, 'mlqa_r': MLQA_LANGS}
 Q_FEATURES = Features(lang=Value('string'), qid=Value('string'), question=Value('string'))
 C_FEATURES = Features(lang=Value('string'), sentence=Value('string'), context=Value('string'), qids=List(Value('string')))
+PASSAGES = ('sentence', 'paragraph')
 
-def _retrieval_rows(recs:list[dict], lang:str, path) -> tuple[dict, dict]:
-    "Question and candidate columns for one language of a LAReQA file."
+def _candidate_units(r:dict, lang:str, passage:str, path, segment_missing:bool) -> tuple[list, str]:
+    "The candidates `(start, text)` of a record's paragraph, and how they were cut."
+    if passage == 'paragraph': return [(0, r['context'])], 'paragraph'
+    if r['sentences'] is not None: return [(s, t) for s, _, t in r['sentences']], 'sentence_breaks'
+    if not segment_missing:
+        raise bad_input(path, f"qid {r['qid']}", 'sentence_breaks', 'missing (LAReQA files segment every paragraph)')
+    spans, how = segment(r['context'], lang)
+    return [(s, t) for s, _, t in spans], how
+
+def _retrieval_rows(recs:list[dict], # `squad_records` of one file
+                    lang:str, path, # its language and file
+                    passage:str='sentence', # candidates: 'sentence' or 'paragraph'
+                    segment_missing:bool=False, # segment paragraphs without `sentence_breaks` (else an error)
+                   ) -> tuple[dict, dict]:
+    "Question and candidate columns for one language of a SQuAD-format retrieval file."
     qs, cs, index = defaultdict(list), defaultdict(list), {}
     for r in recs:
-        if r['sentences'] is None: raise bad_input(path, f"qid {r['qid']}", 'sentence_breaks', 'missing (LAReQA files segment every paragraph)')
+        if passage == 'sentence' and not r['answer'].strip():
+            raise bad_input(path, f"qid {r['qid']}", 'answers.text', f"blank answer (answer_start {r['answer_start']}): "
+                            "no answer sentence to retrieve; load with passage='paragraph' for paragraph retrieval")
         if r['context'] not in index:
-            index[r['context']] = []
-            for s, e, t in r['sentences']:
-                index[r['context']].append((s, len(cs['sentence'])))
-                for k, v in dict(lang=lang, sentence=t, context=r['context'], qids=[]).items(): cs[k].append(v)
-        answer_sentence = [c for s, c in index[r['context']] if s <= r['answer_start']][-1]
-        cs['qids'][answer_sentence].append(r['qid'])
+            units, how = _candidate_units(r, lang, passage, path, segment_missing)
+            first = len(cs['sentence'])
+            index[r['context']] = [(s, first + j) for j, (s, _) in enumerate(units)]
+            for _, t in units:
+                for k, v in dict(lang=lang, sentence=t, context=r['context'], qids=[], segmenter=how).items():
+                    cs[k].append(v)
+        answer_unit = [c for s, c in index[r['context']] if s <= r['answer_start']][-1]
+        cs['qids'][answer_unit].append(r['qid'])
         for k, v in dict(lang=lang, qid=r['qid'], question=r['question']).items(): qs[k].append(v)
     return qs, cs
 
-def load_retrieval(dataset:str='xquad_r', # 'xquad_r' (11 languages) or 'mlqa_r' (7)
+# %% ../nbs/02_data.ipynb #c6f98b06
+def _retrieval_files(dataset:str, langs, root:Path) -> dict[str, Path]:
+    "The file per language of a LAReQA set, or of a directory of `{lang}.json` SQuAD-format files."
+    if dataset in RETRIEVAL_LANGS:
+        return {l: _need(_squad_path(root, dataset, l), f'{dataset} JSON (SQuAD + sentences/sentence_breaks) for '
+                         f'language {l}') for l in _langs(langs, RETRIEVAL_LANGS[dataset], dataset)}
+    d = Path(dataset)
+    if not d.is_dir():
+        raise HybridNLIError(f"unknown retrieval set '{dataset}': expected 'xquad_r', 'mlqa_r' or a directory of "
+                             "SQuAD-format files named {lang}.json")
+    found = sorted(p.stem for p in d.glob('*.json'))
+    if not found: raise bad_input(d, 'folder', '{lang}.json', 'no SQuAD-format .json files')
+    return {l: d/f'{l}.json' for l in _langs(langs, found, str(d))}
+
+def _parallel_ids(by_lang:dict[str, list[dict]], # records per language
+                  parallel:bool|None, # declared, or None to infer
+                  d, # the directory, for errors
+                 ) -> bool:
+    "Whether question ids name the same question across languages: declared, or the same id sets in every file."
+    ids = {l: {r['qid'] for r in rs} for l, rs in by_lang.items()}
+    same, overlap = len({frozenset(v) for v in ids.values()}) == 1, any(
+        a & b for (la, a), (lb, b) in itertools.combinations(ids.items(), 2))
+    if parallel is None and overlap and not same and len(ids) > 1:
+        raise bad_input(d, 'question ids', 'id', 'shared by some languages but not all: say parallel=True (a shared '
+                        'id is the same question) or parallel=False (ids are per file)')
+    return same if parallel is None else parallel
+
+# %% ../nbs/02_data.ipynb #68e07851
+def load_retrieval(dataset:str='xquad_r', # 'xquad_r' (11 languages), 'mlqa_r' (7), or a directory of `{lang}.json`
                    langs:str|list[str]|None=None, # language codes; default all
                    data_dir:str|Path|None=None, # data directory (see `core.data_dir`)
+                   passage:str='sentence', # candidates: answer 'sentence' (LAReQA) or whole 'paragraph'
+                   parallel:bool|None=None, # directory only: a shared question id is one question (None: infer)
                   ) -> DatasetDict:
-    "LAReQA retrieval set: `questions` (`lang, qid, question`) and `candidates` (`lang, sentence, context, qids`)."
-    if dataset not in RETRIEVAL_LANGS: raise HybridNLIError(f"unknown retrieval set '{dataset}': expected 'xquad_r' or 'mlqa_r'")
-    langs = _langs(langs, RETRIEVAL_LANGS[dataset], dataset)
-    root = core.data_dir(data_dir)
-    files = {l: _need(_squad_path(root, dataset, l), f'{dataset} JSON (SQuAD + sentences/sentence_breaks) for language {l}') for l in langs}
+    "Retrieval set: `questions` (`lang, qid, question`) and `candidates` (`lang, sentence, context, qids`)."
+    if passage not in PASSAGES: raise HybridNLIError(f"unknown passage '{passage}': expected 'sentence' or 'paragraph'")
+    own = dataset not in RETRIEVAL_LANGS
+    files = _retrieval_files(dataset, langs, core.data_dir(data_dir) if not own else None)
     def build():
-        parts = [_retrieval_rows(squad_records(_load_json(f, 'SQuAD JSON'), f), l, f) for l, f in files.items()]
-        return DatasetDict(questions=Dataset.from_dict({k: sum((q[k] for q, _ in parts), []) for k in Q_FEATURES}, features=Q_FEATURES),
-                           candidates=Dataset.from_dict({k: sum((c[k] for _, c in parts), []) for k in C_FEATURES}, features=C_FEATURES))
-    return _cached('retrieval', list(files.values()), build, dataset=dataset, langs=langs)
+        by_lang = {l: squad_records(_load_json(f, 'SQuAD JSON'), f) for l, f in files.items()}
+        if own and not _parallel_ids(by_lang, parallel, Path(dataset)):
+            by_lang = {l: [r | dict(qid=f'{l}:{r["qid"]}') for r in rs] for l, rs in by_lang.items()}
+        parts = [_retrieval_rows(by_lang[l], l, f, passage, segment_missing=own) for l, f in files.items()]
+        cf = C_FEATURES | ({'segmenter': Value('string')} if own else {})
+        return DatasetDict(
+            questions=Dataset.from_dict({k: sum((q[k] for q, _ in parts), []) for k in Q_FEATURES}, features=Q_FEATURES),
+            candidates=Dataset.from_dict({k: sum((c[k] for _, c in parts), []) for k in cf}, features=Features(cf)))
+    key = dict(dataset=dataset if not own else str(Path(dataset).resolve()), langs=list(files)) | (
+        dict(passage=passage, parallel=parallel) if own or passage != 'sentence' else {})
+    return _cached('retrieval', list(files.values()), build, **key)
+
+# %% ../nbs/02_data.ipynb #527d5cb2
+PYSBD_RULES = {'ar': 'en'}  # pysbd's Arabic rules also split at the Arabic comma (see the agreement table below)
+
+@functools.lru_cache(maxsize=None)
+def _pysbd(rules:str):
+    "One pysbd segmenter per rule set (building one compiles its rules)."
+    import pysbd
+    return pysbd.Segmenter(language=rules, clean=False)
+
+def segment(text:str, # a paragraph without sentence breaks
+            lang:str, # its language code
+           ) -> tuple[list[tuple[int, int, str]], str]:
+    "Sentences `(start, end, text)` of a paragraph by pysbd (`PYSBD_RULES`, else the language's, else English)."
+    if lang == 'th': return [(s, e, text[s:e]) for s, e in sentence_spans(text, 'th')], 'whitespace (th)'
+    from pysbd.languages import LANGUAGE_CODES
+    rules, out, pos = PYSBD_RULES.get(lang, lang if lang in LANGUAGE_CODES else 'en'), [], 0
+    for sent in _pysbd(rules).segment(text):
+        t = sent.strip()
+        if not t: continue
+        s = text.find(t, pos)
+        if s < 0: raise HybridNLIError(f"pysbd ({rules} rules) returned a sentence that is not in the text: {_show(t)}")
+        out.append((s, s + len(t), t)); pos = s + len(t)
+    return out, f"pysbd {version('pysbd')} ({rules} rules)"
 
 # %% ../nbs/02_data.ipynb #c11b5b38
 MUSE_LANGS = 'ar bg de el es fr hi ru th tr vi zh'.split()

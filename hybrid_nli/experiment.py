@@ -24,7 +24,7 @@ __all__ = ['EVAL_SET', 'ATTACKS', 'ATTACK_LANGS', 'SET_PER_ENCODER', 'NLI_FIELDS
            'LEGACY', 'COSTS', 'COSTS_SOURCE', 'KINDS', 'ExperimentConfig', 'load_experiment', 'stage_key', 'Encoder',
            'run_precision', 'grid', 'train_stage', 'retrieval_stage', 'nli_stage', 'attack_stage', 'stage_files',
            'stage_outputs', 'stage_problem', 'plan', 'estimate', 'run_stage', 'stages_left', 'run_experiment',
-           'collect', 'verify_run']
+           'collect', 'verify_run', 'run_time']
 
 # %% ../nbs/08_experiment.ipynb #e94f53dc
 EVAL_SET = {'xquad': 'mlqa_r', 'mlqa': 'xquad_r'}  # zero-shot: never evaluate on the set derived from the training source
@@ -615,3 +615,13 @@ def verify_run(root:str|Path, # a run directory (`<out>/<name>`)
             if problem == LEGACY and record: problem = _record(d, kind)
             if problem: problems[str(d.relative_to(root))] = problem
     return problems | _table_problems(root)
+
+# %% ../nbs/08_experiment.ipynb #d60941fe
+def run_time(run_dir:str|Path, # a run directory (`<out>/<name>`)
+            ) -> dict:
+    "Stage time of a run from its `timings.csv`: minutes in all and per stage kind, and the machine it ran on."
+    root = Path(run_dir)
+    t, m = pd.read_csv(root/'timings.csv'), json.loads((root/'manifest.json').read_text())
+    per_kind = {k: float(v)/60 for k, v in t.groupby('stage').seconds.sum().items()}
+    return dict(name=m['config']['name'], minutes=float(t.seconds.sum())/60, stages=len(t), per_kind=per_kind,
+                cpus=m['machine'].get('cpus'), cpu=m['machine'].get('cpu'))

@@ -13,10 +13,10 @@ import torch
 from torch import nn
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
-from scipy.stats import binomtest
 from .core import HybridNLIError, atomic_dir
 from .data import NLI_LABELS, XNLI_LANGS
 from .encoder import encoding
+from .stats import mcnemar_exact
 from .retrieval import EmbeddingCache, bootstrap_ci, encode_cached, encoder_fingerprint, own_prompt, paired_bootstrap
 
 # %% auto #0
@@ -271,10 +271,8 @@ def compare_nli(a:pd.DataFrame, # rows from `evaluate_nli` for classifier A
     if len(m) != len(a) or len(m) != len(b):
         raise HybridNLIError(f"paired comparison needs the same examples: {len(a)} and {len(b)} rows, {len(m)} in common")
     out = paired_bootstrap(m.correct_a.to_numpy(float), m.correct_b.to_numpy(float), m.row.to_numpy(), seed=seed)
-    only_a, only_b = int((m.correct_a & ~m.correct_b).sum()), int((~m.correct_a & m.correct_b).sum())
-    out.update(only_a=only_a, only_b=only_b,
-               mcnemar_p=float(binomtest(only_a, only_a + only_b).pvalue) if only_a + only_b else 1.0)
-    return out
+    mc = mcnemar_exact(m.correct_a.to_numpy(), m.correct_b.to_numpy())
+    return out | dict(only_a=mc['only_a'], only_b=mc['only_b'], mcnemar_p=mc['p'])
 
 # %% ../nbs/06_nli.ipynb #3c7a9e01
 HEAD_RULES = dict(  # `train_head` settings: (type, test, what the test asks for)

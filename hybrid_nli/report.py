@@ -359,7 +359,9 @@ def spearman_ci(x:np.ndarray, y:np.ndarray, n:int=2000, seed:int=0) -> dict:
 ANCHOR_SOURCES = {
     'hybrid': 'Elmahdy, Lin & Ahmad (2024), "Synergistic approach for simultaneous optimization of monolingual, '
               'cross-lingual, and multilingual information retrieval", arXiv:2408.10536: Table 1 (mAP, macro-averaged '
-              'over languages), the max-rank-distance table, and the training setup',
+              'over languages), the "Mean" rows of its Average Rank Distance tables (each query\'s maximum rank '
+              'distance among its parallel relevant passages, averaged over languages; the main text rounds them), and '
+              'the training setup',
     'lareqa': 'Roy, Constant, Al-Rfou, Barua, Phillips & Yang (2020), "LAReQA: Language-agnostic answer retrieval '
               'from a multilingual pool", EMNLP 2020: mBERT baselines, mAP on the multilingual pool',
     'laser': 'Artetxe & Schwenk (2019), "Massively multilingual sentence embeddings for zero-shot cross-lingual '

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from fastcore.basics import patch
 import torch
 from datasets import DatasetDict
 from .core import HybridNLIError, atomic_write, cache_dir, text_hash
@@ -284,6 +285,17 @@ def evaluate_rankings(Q:np.ndarray, # [questions, dim] question embeddings
         t_rank += time.perf_counter() - t0
     return RetrievalResult(langs, q_lang, np.array(ds['questions']['qid']), multi, cross, rd, own, chance, len(C),
                            dict(score=t_score, rank=t_rank))
+
+# %% ../nbs/05_retrieval.ipynb #63d280a6
+@patch
+def notes(self:RetrievalResult) -> list[str]:
+    "What the summary of this set cannot say, and why (empty for a parallel multilingual set)."
+    other = np.array(self.langs)[None, :] != np.asarray(self.q_lang)[:, None]
+    if len(self.langs) < 2: return ['one language: cross-lingual mAP and the language-bias numbers are undefined']
+    if np.isfinite(self.cross[other]).any(): return []
+    return ['cross-lingual mAP undefined: no question has a relevant candidate in another language (the questions '
+            'are not parallel), so the rank distance is undefined and own-language-first is trivially 1; '
+            'monolingual and multilingual mAP are defined']
 
 # %% ../nbs/05_retrieval.ipynb #4cfc9916
 def _cluster_sums(values:np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,13 @@ def encoder():
     return load_encoder('bundled:multilingual-e5-small', device='cpu')
 
 
+@pytest.fixture(scope='session')
+def tiny_classifier(encoder):
+    "(encode, classify) of `attack.tiny_classifier`: the bundled encoder and a softmax head on 400 MultiNLI pairs."
+    from hybrid_nli.attack import tiny_classifier
+    return tiny_classifier(encoder)
+
+
 TINY = dict(name='tiny', strategies=['base', 'xx'], seeds=[0], sources=['xquad'],
             train=dict(langs=['en', 'de'], batch_size=4, max_length=32, max_steps=2, save_steps=1, freeze_embeddings=True),
             retrieval_questions=5, nli_train_rows=300, nli_dev_rows=60, nli_test_rows=8, nli_langs=['en', 'de'],

@@ -36,17 +36,9 @@ def one_thread():
 
 
 @pytest.fixture(scope='module')
-def nli(encoder):
+def nli(tiny_classifier):
     "(encode, classify) of a real tiny NLI classifier: bundled e5-small + softmax regression on 400 MultiNLI pairs."
-    from sklearn.linear_model import LogisticRegression
-    from hybrid_nli.retrieval import encode_cached
-    feats = lambda u, v: np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
-    mnli = load_mnli_sample().shuffle(seed=0).select(range(400))
-    head = LogisticRegression(max_iter=2000).fit(feats(encode_cached(encoder, list(mnli['premise']), 'query'),
-                                                       encode_cached(encoder, list(mnli['hypothesis']), 'query')), list(mnli['label']))
-    encode = lambda texts: encoder.encode(list(texts), prompt_name='query', batch_size=64, convert_to_numpy=True,
-                                          show_progress_bar=False, normalize_embeddings=True)
-    return encode, lambda u, v: head.predict_proba(feats(u, v))
+    return tiny_classifier
 
 
 def example(row):

@@ -31,3 +31,14 @@ def test_training_stages_under_torchrun_two_processes(tmp_path):
     assert not [p.name for p in tdir.iterdir() if p.name.startswith('.')]      # no temporary leftovers of the two writers
     log = []; run_experiment(load_experiment(cfg), tmp_path/'runs', only='train', log=log.append)   # one process: already done
     assert log == ['tiny: 4 stages, 1 done; estimated 0 min for the rest of the train stages']
+
+
+@pytest.mark.parametrize('name', ['smoke', 'cpu-mini', 'cpu-full'])
+def test_stage_keys_of_committed_runs_unchanged(name):
+    "The plan of each committed config names exactly the stage directories its committed run holds, all finished."
+    from hybrid_nli.experiment import KINDS, plan
+    root = Path(__file__).resolve().parents[1]/'results'/name
+    cfg = load_experiment(Path(__file__).resolve().parents[1]/'configs'/f'{name}.yaml')
+    planned = {s['dir'].relative_to(root).as_posix() for s in plan(cfg, root)}
+    on_disk = {d.relative_to(root).as_posix() for k in KINDS for d in (root/k).glob('*') if (d/'done.json').is_file()}
+    assert planned == on_disk and len(planned) == json.loads((root/'manifest.json').read_text())['finished']
