@@ -16,8 +16,8 @@ from safetensors.torch import load_file, save_file
 from .core import HybridNLIError, atomic_dir
 from .data import NLI_LABELS, XNLI_LANGS
 from .encoder import encoding
-from .stats import mcnemar_exact
-from .retrieval import EmbeddingCache, bootstrap_ci, encode_cached, encoder_fingerprint, own_prompt, paired_bootstrap
+from .retrieval import EmbeddingCache, encode_cached, encoder_fingerprint, own_prompt
+from .stats import bootstrap_ci, mcnemar_exact, paired_bootstrap
 
 # %% auto #0
 __all__ = ['HEAD_RULES', 'nli_prompt', 'pair_features', 'NLIHead', 'embed_pairs', 'predict_proba', 'train_head', 'save_head',

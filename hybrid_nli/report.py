@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from scipy.stats import false_discovery_control, spearmanr
+from scipy.stats import false_discovery_control
 from .core import HybridNLIError
-from .retrieval import PAPER_CLAIMS, RetrievalResult, bootstrap_ci
-from .stats import bh_q, cmh_seeds, hierarchical_bootstrap, mcnemar_exact, per_seed_tests, verdict
+from .retrieval import PAPER_CLAIMS, RetrievalResult
+from .stats import (bh_q, bootstrap_ci, cmh_seeds, hierarchical_bootstrap, mcnemar_exact, per_seed_tests,
+                              spearman_ci, verdict)
 
 # %% auto #0
 __all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'ANCHORS', 'NAMES', 'RULES', 'SWEEP_NAMES',
@@ -21,9 +22,9 @@ __all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'AN
            'clean_predictions', 'claim_label', 'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units',
            'example_units', 'drop_units', 'compare', 'comparison_table', 'seed_tables', 'seed_spread', 'plot_ci',
            'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'alpha_of', 'monotonic', 'alpha_sweep',
-           'spearman_ci', 'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli',
-           'anchor_attack', 'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md',
-           'prose_numbers', 'unexplained_numbers']
+           'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli', 'anchor_attack',
+           'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md', 'prose_numbers',
+           'unexplained_numbers']
 
 # %% ../nbs/09_report.ipynb #5b600720
 def load_run(root:str|Path, # run directory written by `experiment.run_experiment`
@@ -342,18 +343,6 @@ def alpha_sweep(run:dict, eval_set:str) -> pd.DataFrame:
     return pd.DataFrame({c: dict(values=m[c].tolist(), steps=np.diff(m[c]).tolist(), monotonic=monotonic(m[c]),
                                  between=bool(((inner[c] >= lo[c]) & (inner[c] <= hi[c])).all())) for c in m}).T \
              .assign(alphas=[m.index.tolist()]*len(m.columns))
-
-# %% ../nbs/09_report.ipynb #5aed6f71
-def spearman_ci(x:np.ndarray, y:np.ndarray, n:int=2000, seed:int=0) -> dict:
-    "Spearman's rho with a percentile bootstrap interval over points."
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3: return dict(rho=np.nan, lo=np.nan, hi=np.nan, n=len(x))
-    rng = np.random.default_rng(seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # resamples with constant x or y have no rho (nan, left out of the interval)
-        reps = [spearmanr(x[i], y[i]).statistic for i in (rng.integers(0, len(x), len(x)) for _ in range(n))]
-    lo, hi = np.nanquantile(reps, [0.025, 0.975])
-    return dict(rho=float(spearmanr(x, y).statistic), lo=float(lo), hi=float(hi), n=len(x))
 
 # %% ../nbs/09_report.ipynb #c6ca8620
 ANCHOR_SOURCES = {

@@ -15,12 +15,13 @@ import torch
 from datasets import DatasetDict
 from .core import HybridNLIError, atomic_write, cache_dir, text_hash
 from .encoder import encoding, model_precision
+from .stats import bootstrap_ci, paired_bootstrap
 
 # %% auto #0
 __all__ = ['SETTINGS', 'PAPER_CLAIMS', 'CANDIDATE_TEXT', 'encoder_fingerprint', 'EmbeddingCache', 'encode_cached', 'own_prompt',
            'retrieval_problems', 'check_retrieval', 'rank_order', 'ranking_stats', 'ap_reference', 'RetrievalResult',
-           'relevance_index', 'evaluate_rankings', 'bootstrap_ci', 'paired_bootstrap', 'claims_table',
-           'candidate_texts', 'evaluate_retrieval', 'retrieval_subset']
+           'relevance_index', 'evaluate_rankings', 'claims_table', 'candidate_texts', 'evaluate_retrieval',
+           'retrieval_subset']
 
 # %% ../nbs/05_retrieval.ipynb #586bf30c
 _PATH_KEYS = ('_name_or_path', 'transformers_version')  # where the model was loaded from, and by which library version
@@ -296,50 +297,6 @@ def notes(self:RetrievalResult) -> list[str]:
     return ['cross-lingual mAP undefined: no question has a relevant candidate in another language (the questions '
             'are not parallel), so the rank distance is undefined and own-language-first is trivially 1; '
             'monolingual and multilingual mAP are defined']
-
-# %% ../nbs/05_retrieval.ipynb #4cfc9916
-def _cluster_sums(values:np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
-    "Per-cluster sums and counts of the finite entries of `values` (each row its own cluster if `groups` is None)."
-    values = np.asarray(values, np.float64)
-    ok = np.isfinite(values)
-    if groups is None: return np.where(ok, values, 0.), ok.astype(np.float64)
-    _, inv = np.unique(np.asarray(groups), return_inverse=True)
-    return np.bincount(inv, np.where(ok, values, 0.)), np.bincount(inv, ok.astype(np.float64))
-
-def bootstrap_ci(values:np.ndarray, # per-question values (nan = left out)
-                 groups=None, # cluster id per value (e.g. `qid`); None = resample values independently
-                 n:int=2000, # bootstrap replicates
-                 level:float=0.95, # confidence level
-                 seed:int=0, # seed of `np.random.default_rng`
-                ) -> dict:
-    "Mean of `values` with a percentile bootstrap interval over questions (or clusters of parallel questions)."
-    sums, counts = _cluster_sums(values, groups)
-    if counts.sum() == 0: return dict(mean=np.nan, lo=np.nan, hi=np.nan, n=0)
-    idx = np.random.default_rng(seed).integers(0, len(sums), (n, len(sums)))
-    reps = sums[idx].sum(1)/counts[idx].sum(1)
-    lo, hi = np.nanquantile(reps, [(1 - level)/2, (1 + level)/2])
-    return dict(mean=float(sums.sum()/counts.sum()), lo=float(lo), hi=float(hi), n=int(counts.sum()))
-
-def paired_bootstrap(a:np.ndarray, # per-question values of model A
-                     b:np.ndarray, # per-question values of model B, same questions in the same order
-                     groups=None, # cluster id per question; None = resample questions independently
-                     n:int=2000, # bootstrap replicates
-                     level:float=0.95, # confidence level
-                     seed:int=0, # seed of `np.random.default_rng`
-                    ) -> dict:
-    "Mean difference a - b over questions defined for both, its percentile interval and a two-sided bootstrap p-value."
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape: raise HybridNLIError(f"paired bootstrap needs the same questions: {a.shape} vs {b.shape}")
-    both = np.isfinite(a) & np.isfinite(b)
-    sa, c = _cluster_sums(np.where(both, a, np.nan), groups)
-    sb, _ = _cluster_sums(np.where(both, b, np.nan), groups)
-    if c.sum() == 0: return dict(diff=np.nan, lo=np.nan, hi=np.nan, p=np.nan, n=0)
-    idx = np.random.default_rng(seed).integers(0, len(c), (n, len(c)))
-    reps = (sa[idx].sum(1) - sb[idx].sum(1))/c[idx].sum(1)
-    lo, hi = np.nanquantile(reps, [(1 - level)/2, (1 + level)/2])
-    diff = float((sa.sum() - sb.sum())/c.sum())
-    p = min(1.0, 2*min(np.mean(reps <= 0), np.mean(reps >= 0)))
-    return dict(diff=diff, lo=float(lo), hi=float(hi), p=float(p), n=int(c.sum()))
 
 # %% ../nbs/05_retrieval.ipynb #3aa161f3
 PAPER_CLAIMS = [

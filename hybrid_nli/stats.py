@@ -11,10 +11,12 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.stats import binomtest, false_discovery_control, permutation_test
 from statsmodels.stats.contingency_tables import StratifiedTable
+from .core import HybridNLIError
 
 # %% auto #0
 __all__ = ['cluster_table', 'hierarchical_bootstrap', 'simulate_paired', 'true_difference', 'coverage', 'mcnemar_exact',
-           'sign_flip_test', 'per_seed_tests', 'cmh_seeds', 'bh_q', 'verdict']
+           'sign_flip_test', 'cluster_sums', 'bootstrap_ci', 'paired_bootstrap', 'spearman_ci', 'per_seed_tests',
+           'cmh_seeds', 'bh_q', 'verdict']
 
 # %% ../nbs/085_stats.ipynb #2fd3b351
 def cluster_table(diff:np.ndarray, # paired difference A − B per unit (nan: not defined for both)
@@ -155,6 +157,74 @@ def sign_flip_test(a:np.ndarray, # per-unit values of A (nan: left out with its 
     r = permutation_test((sa, sb), stat, permutation_type='samples', vectorized=True, n_resamples=n_resamples,
                          random_state=np.random.default_rng(seed))
     return dict(diff=float(r.statistic), p=float(r.pvalue), n=int(n))
+
+# %% ../nbs/085_stats.ipynb #6eafa0c9
+def cluster_sums(values:np.ndarray, # per-question values (nan = left out)
+                 groups=None, # cluster id per value; None: each value its own cluster
+                ) -> tuple[np.ndarray, np.ndarray]:
+    "Per-cluster sums and counts of the finite entries of `values`."
+    values = np.asarray(values, np.float64)
+    ok = np.isfinite(values)
+    if groups is None: return np.where(ok, values, 0.), ok.astype(np.float64)
+    _, inv = np.unique(np.asarray(groups), return_inverse=True)
+    return np.bincount(inv, np.where(ok, values, 0.)), np.bincount(inv, ok.astype(np.float64))
+
+# %% ../nbs/085_stats.ipynb #f0038602
+def _percentile_bootstrap(data:tuple, statistic, n:int, level:float, seed:int, vectorized:bool=True):
+    "scipy's paired percentile bootstrap of `statistic` over the rows of `data` (lo, hi)."
+    if len(data[0]) < 2: v = statistic(*data); return float(v), float(v)
+    with warnings.catch_warnings(), np.errstate(invalid='ignore', divide='ignore'):
+        warnings.simplefilter('ignore', stats.DegenerateDataWarning)   # a constant sample: a zero-width interval
+        ci = stats.bootstrap(data, statistic, paired=True, vectorized=vectorized, n_resamples=n, confidence_level=level,
+                             method='percentile', rng=np.random.default_rng(seed)).confidence_interval
+    return float(ci.low), float(ci.high)
+
+def bootstrap_ci(values:np.ndarray, # per-question values (nan = left out)
+                 groups=None, # cluster id per value (e.g. `qid`); None = resample values independently
+                 n:int=2000, # bootstrap replicates
+                 level:float=0.95, # confidence level
+                 seed:int=0, # seed of `np.random.default_rng`
+                ) -> dict:
+    "Mean of `values` with a percentile bootstrap interval over questions (or clusters of parallel questions)."
+    sums, counts = cluster_sums(values, groups)
+    if counts.sum() == 0: return dict(mean=np.nan, lo=np.nan, hi=np.nan, n=0)
+    lo, hi = _percentile_bootstrap((sums, counts), lambda s, c, axis=-1: s.sum(axis)/c.sum(axis), n, level, seed)
+    return dict(mean=float(sums.sum()/counts.sum()), lo=lo, hi=hi, n=int(counts.sum()))
+
+# %% ../nbs/085_stats.ipynb #25a9be88
+def paired_bootstrap(a:np.ndarray, # per-question values of model A
+                     b:np.ndarray, # per-question values of model B, same questions in the same order
+                     groups=None, # cluster id per question; None = resample questions independently
+                     n:int=2000, # bootstrap replicates
+                     level:float=0.95, # confidence level
+                     seed:int=0, # seed of the resampling and of the permutation test
+                    ) -> dict:
+    "Mean difference a − b over questions defined for both, its bootstrap interval and a sign-flip permutation p."
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape: raise HybridNLIError(f"paired bootstrap needs the same questions: {a.shape} vs {b.shape}")
+    both = np.isfinite(a) & np.isfinite(b)
+    sa, c = cluster_sums(np.where(both, a, np.nan), groups)
+    sb, _ = cluster_sums(np.where(both, b, np.nan), groups)
+    if c.sum() == 0: return dict(diff=np.nan, lo=np.nan, hi=np.nan, p=np.nan, n=0)
+    lo, hi = _percentile_bootstrap((sa, sb, c), lambda x, y, k, axis=-1: (x.sum(axis) - y.sum(axis))/k.sum(axis),
+                                   n, level, seed)
+    p = sign_flip_test(a, b, groups if groups is not None else None, seed=seed)['p']
+    return dict(diff=float((sa.sum() - sb.sum())/c.sum()), lo=lo, hi=hi, p=p, n=int(c.sum()))
+
+# %% ../nbs/085_stats.ipynb #00316a6a
+def spearman_ci(x:np.ndarray, y:np.ndarray, # paired values (e.g. one point per encoder)
+                n:int=2000, # bootstrap replicates
+                seed:int=0, # seed of `np.random.default_rng`
+               ) -> dict:
+    "Spearman's rho with a percentile bootstrap interval over points (`scipy.stats.bootstrap`, paired)."
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3: return dict(rho=np.nan, lo=np.nan, hi=np.nan, n=len(x))
+    def rho(u, v):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')   # a resample with constant x or y has no rho
+            return stats.spearmanr(u, v).statistic
+    lo, hi = _percentile_bootstrap((x, y), rho, n, 0.95, seed, vectorized=False)
+    return dict(rho=float(rho(x, y)), lo=lo, hi=hi, n=len(x))
 
 # %% ../nbs/085_stats.ipynb #832de35d
 def per_seed_tests(a:np.ndarray, # per-unit outcome of A

@@ -8,9 +8,10 @@ from datasets import Dataset, DatasetDict
 from hypothesis import given, settings, strategies as st
 
 from hybrid_nli.core import HybridNLIError, text_hash
-from hybrid_nli.retrieval import (EmbeddingCache, RetrievalResult, ap_reference, bootstrap_ci, check_retrieval, claims_table, encode_cached,
-                                  encoder_fingerprint, evaluate_rankings, paired_bootstrap, ranking_stats,
-                                  retrieval_problems, retrieval_subset)
+from hybrid_nli.retrieval import (EmbeddingCache, RetrievalResult, ap_reference, check_retrieval, claims_table, encode_cached,
+                                  encoder_fingerprint, evaluate_rankings, ranking_stats, retrieval_problems,
+                                  retrieval_subset)
+from hybrid_nli.stats import bootstrap_ci, paired_bootstrap
 
 
 def toy(questions, candidates):
