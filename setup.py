@@ -30,7 +30,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['hybrid_nli', 'hybrid_nli.*']),
     include_package_data=True,
-    package_data={'hybrid_nli': ['data_manifest.json']},  # the data record, read by `hybrid-nli data check`
+    package_data={'hybrid_nli': ['data_manifest.json', 'meaning_calibration.json']},  # data record; meaning thresholds
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'],
