@@ -208,7 +208,7 @@ def paired_bootstrap(a:np.ndarray, # per-question values of model A
     if c.sum() == 0: return dict(diff=np.nan, lo=np.nan, hi=np.nan, p=np.nan, n=0)
     lo, hi = _percentile_bootstrap((sa, sb, c), lambda x, y, k, axis=-1: (x.sum(axis) - y.sum(axis))/k.sum(axis),
                                    n, level, seed)
-    p = sign_flip_test(a, b, groups if groups is not None else None, seed=seed)['p']
+    p = sign_flip_test(a, b, groups, seed=seed)['p']
     return dict(diff=float((sa.sum() - sb.sum())/c.sum()), lo=lo, hi=hi, p=p, n=int(c.sum()))
 
 # %% ../nbs/085_stats.ipynb #00316a6a

@@ -169,10 +169,10 @@ def meaning_audit(scored:pd.DataFrame, # from `meaning_scores`
                   by=('attack', 'lang'), # grouping
                  ) -> pd.DataFrame:
     "Per group: successes, how many the constraint removes, their share, and the judge and threshold used."
-    g = scored.groupby(list(by))
-    return pd.DataFrame(dict(successes=g.size(), removed=g.meaning_kept.apply(lambda k: int((~k).sum())),
-                             judge=g.judge.first(), threshold=g.threshold.first())).assign(
-        removed_share=lambda d: d.removed/d.successes).reset_index()
+    return (scored.assign(removed=~scored.meaning_kept).groupby(list(by))
+            .agg(successes=('removed', 'size'), removed=('removed', 'sum'), judge=('judge', 'first'),
+                 threshold=('threshold', 'first'))
+            .assign(removed_share=lambda d: d.removed/d.successes).reset_index())
 
 # %% ../nbs/075_validity.ipynb #7702a533
 MEANING_COLUMNS = ['strategy', 'alpha', 'seed', 'attack', 'lang', 'row', 'label', 'original_output', 'perturbed_output',
