@@ -5,7 +5,7 @@
 # %% ../nbs/07_attack.ipynb #e96a9839
 from __future__ import annotations
 import csv, functools, io, itertools, logging, os, random, sys, time, unicodedata, warnings
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from pathlib import Path
 from typing import Callable, Iterable
 from unittest import mock
@@ -17,11 +17,11 @@ from fontTools.unicodedata import script as unicode_script
 from .core import HybridNLIError, atomic_write, cache_dir
 
 # %% auto #0
-__all__ = ['NLTK_ENGLISH_STOPWORDS', 'CHAR_OPS', 'MIX_LANGS', 'NLI_COLUMNS', 'ATTACK_COLUMNS', 'setup_textattack',
-           'segment_words', 'SegmentedText', 'SegmentedAttack', 'word_script', 'script_alphabets', 'ScriptCharSwap',
-           'char_transformation', 'language_stopwords', 'CodeMixSwap', 'CachedNLIWrapper', 'PlainNLIWrapper',
-           'tiny_classifier', 'nli_constraints', 'char_attack', 'codemix_attack', 'attack_row', 'read_attack_rows',
-           'run_attacks', 'attack_summary', 'summary_table']
+__all__ = ['NLTK_ENGLISH_STOPWORDS', 'CHAR_OPS', 'HAN_EDITS', 'MIX_LANGS', 'NLI_COLUMNS', 'ATTACK_COLUMNS', 'JUDGED_COLUMNS',
+           'setup_textattack', 'segment_words', 'SegmentedText', 'SegmentedAttack', 'word_script', 'script_alphabets',
+           'homophones', 'ScriptCharSwap', 'char_transformation', 'language_stopwords', 'CodeMixSwap',
+           'CachedNLIWrapper', 'PlainNLIWrapper', 'tiny_classifier', 'nli_constraints', 'char_attack', 'codemix_attack',
+           'attack_row', 'read_attack_rows', 'run_attacks', 'attack_summary', 'summary_table']
 
 # %% ../nbs/07_attack.ipynb #e7c19cb3
 NLTK_ENGLISH_STOPWORDS = """i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves
@@ -156,25 +156,52 @@ def script_alphabets(lang:str, # XNLI language code
         if n >= min_count and _is_letter(c): out[unicode_script(c)] = out.get(unicode_script(c), '') + c
     return out
 
+HAN_EDITS = ('any', 'homophone')  # Han characters: substituted by any of the language's, or by a same-sounding one
+
+@functools.lru_cache(maxsize=None)
+def homophones(lang:str, # XNLI language code ('zh' is the one written in Han characters)
+               data_dir:str|None=None, # data directory (see `core.data_dir`)
+              ) -> dict[str, str]:
+    "Each Han character of `lang`'s alphabet → the others with the same toneless pinyin (what a pinyin IME offers)."
+    from pypinyin import Style, lazy_pinyin
+    by_sound = defaultdict(str)
+    for c in script_alphabets(lang, data_dir=data_dir).get('Hani', ''):
+        by_sound[lazy_pinyin(c, style=Style.NORMAL)[0]] += c
+    return {c: chars.replace(c, '') for chars in by_sound.values() for c in chars}
+
 class ScriptCharSwap(WordSwap):
     "One character edit (`op`) on grapheme clusters; inserted/substituted letters come from the word's script in `lang`."
     def __init__(self, op:str, # one of `CHAR_OPS`
                  lang:str, # XNLI language whose alphabets to use
                  n:int=1, # random edits tried per word (TextAttack's `random_one=True` is n=1)
                  seed:int=0, # seed of the per-word generators
+                 han:str='any', # Han words: 'any' character of the alphabet, or 'homophone' (substitute only)
                 ):
         if op not in CHAR_OPS: raise HybridNLIError(f"unknown character edit {op!r}: use one of {', '.join(CHAR_OPS)}")
+        if han not in HAN_EDITS: raise HybridNLIError(f"unknown Han edit {han!r}: use one of {', '.join(HAN_EDITS)}")
         super().__init__()
-        self.op, self.lang, self.n, self.seed = op, lang, n, seed
+        self.op, self.lang, self.n, self.seed, self.han = op, lang, n, seed, han
         self.alphabets = script_alphabets(lang)
+        self.sounds = homophones(lang) if han == 'homophone' else {}
 
     def letters_for(self, word:str) -> str:
         "The letters an edit of `word` may insert: its script's alphabet in this language, else the word's own letters."
         return self.alphabets.get(word_script(word)) or ''.join(sorted({c for c in word.lower() if _is_letter(c)}))
 
+    def homophone_swaps(self, word:str) -> list[str]:
+        "Han words with `han='homophone'`: one character replaced by a same-sounding one; no random insertion."
+        g, rng, out = list(word), random.Random(f'{self.seed}:{self.op}:{word}'), []
+        slots = [i for i, c in enumerate(g) if self.sounds.get(c)]
+        if self.op != 'substitute' or not slots: return []
+        for _ in range(self.n):
+            i = rng.choice(slots); out.append(g[:i] + [rng.choice(self.sounds[g[i]])] + g[i+1:])
+        return list(dict.fromkeys(map(''.join, out)))
+
     def _get_replacement_words(self, word:str) -> list[str]:
         letters = self.letters_for(word)
         if not letters: return []
+        if self.han == 'homophone' and word_script(word) == 'Hani' and self.op in ('insert', 'substitute'):
+            return self.homophone_swaps(word)
         g, rng, out = regex.findall(r'\X', word), random.Random(f'{self.seed}:{self.op}:{word}'), []
         for _ in range(self.n):
             if self.op == 'insert':
@@ -189,14 +216,15 @@ class ScriptCharSwap(WordSwap):
                 if new: out.append(g[:i] + [rng.choice(new)] + g[i+1:])
         return list(dict.fromkeys(w for w in map(''.join, out) if w != word))
 
-    def extra_repr_keys(self): return ['op', 'lang', 'n', 'seed']
+    def extra_repr_keys(self): return ['op', 'lang', 'n', 'seed', 'han']
 
 def char_transformation(lang:str, # XNLI language code
                         n:int=1, # random edits per operation and word
                         seed:int=0, # seed of the per-word generators
+                        han:str='any', # Han words: 'any' or 'homophone' substitutions (see `ScriptCharSwap`)
                        ) -> CompositeTransformation:
     "The four script-aware character edits as one TextAttack transformation (DeepWordBug's composite)."
-    return CompositeTransformation([ScriptCharSwap(op, lang, n, seed) for op in CHAR_OPS])
+    return CompositeTransformation([ScriptCharSwap(op, lang, n, seed, han) for op in CHAR_OPS])
 
 # %% ../nbs/07_attack.ipynb #6a20f386
 def language_stopwords(lang:str, # XNLI language code
@@ -331,10 +359,13 @@ def char_attack(model_wrapper:ModelWrapper, # e.g. `CachedNLIWrapper`
                 n:int=1, # random edits per operation and word
                 seed:int=0, # seed of the edits
                 batch_size:int=64, # queries per model call
+                extra:Iterable=(), # further constraints, e.g. `validity.MeaningPreserved(lang)`
+                han:str='any', # Han words: 'any' or 'homophone' substitutions (see `ScriptCharSwap`)
                ) -> Attack:
     "DeepWordBug-style attack with script-aware character edits on the hypothesis (by default)."
-    return _attack(model_wrapper, char_transformation(lang, n, seed),
-                   nli_constraints(lang, columns, stopwords) + [LevenshteinEditDistance(max_edits)], query_budget, batch_size)
+    return _attack(model_wrapper, char_transformation(lang, n, seed, han),
+                   nli_constraints(lang, columns, stopwords) + [LevenshteinEditDistance(max_edits), *extra],
+                   query_budget, batch_size)
 
 def codemix_attack(model_wrapper:ModelWrapper, # e.g. `CachedNLIWrapper`
                    lang:str, # language of the examples (one of `MIX_LANGS`)
@@ -344,15 +375,17 @@ def codemix_attack(model_wrapper:ModelWrapper, # e.g. `CachedNLIWrapper`
                    columns:Iterable[str]=('hypothesis',), # input columns the attack may modify
                    stopwords:Iterable[str]|None=None, # protected words; default `language_stopwords(lang)`
                    batch_size:int=64, # queries per model call
+                   extra:Iterable=(), # further constraints, e.g. `validity.MeaningPreserved(lang)`
                   ) -> Attack:
     "Word-level PolyGloss: replace hypothesis words by MUSE translations into other languages, greedy by importance."
-    return _attack(model_wrapper, CodeMixSwap(lang, targets, per_lang), nli_constraints(lang, columns, stopwords),
-                   query_budget, batch_size)
+    return _attack(model_wrapper, CodeMixSwap(lang, targets, per_lang),
+                   nli_constraints(lang, columns, stopwords) + list(extra), query_budget, batch_size)
 
 # %% ../nbs/07_attack.ipynb #811604bc
 ATTACK_COLUMNS = ['attack', 'lang', 'row', 'label', 'premise', 'hypothesis', 'perturbed_premise', 'perturbed_hypothesis',
                   'original_output', 'perturbed_output', 'result', 'num_queries', 'words_changed', 'num_words',
                   'hypothesis_words', 'perturbed_word_pct', 'seconds']
+JUDGED_COLUMNS = ATTACK_COLUMNS + ['meaning_cos', 'meaning_judge']  # rows of an attack run with a meaning judge
 _RESULT_TYPES = {SuccessfulAttackResult: 'succeeded', FailedAttackResult: 'failed', SkippedAttackResult: 'skipped',
                  MaximizedAttackResult: 'maximized'}
 
@@ -384,8 +417,12 @@ def read_attack_rows(path:str|Path, # a CSV written by `run_attacks`
     if not data.endswith(b'\n'):
         with open(path, 'r+b') as f: f.truncate(data.rfind(b'\n') + 1)
     with open(path, encoding='utf-8', newline='') as f: header = next(csv.reader(f), [])
-    if header != ATTACK_COLUMNS: raise HybridNLIError(f"{path}: line 1, field 'header': not an attack result file (columns {header[:4]}...); use a new file name")
-    return pd.read_csv(path, keep_default_na=False, na_values={'seconds': ['nan']}, dtype={c: str for c in ('attack', 'lang', 'premise', 'hypothesis', 'perturbed_premise', 'perturbed_hypothesis', 'result')})
+    if header not in (ATTACK_COLUMNS, JUDGED_COLUMNS):
+        raise HybridNLIError(f"{path}: line 1, field 'header': not an attack result file (columns {header[:4]}...); "
+                             "use a new file name")
+    text = [c for c in ('attack', 'lang', 'premise', 'hypothesis', 'perturbed_premise', 'perturbed_hypothesis', 'result',
+                        'meaning_judge') if c in header]
+    return pd.read_csv(path, keep_default_na=False, na_values={'seconds': ['nan']}, dtype={c: str for c in text})
 
 def _append_row(path:Path, row:dict):
     "Append `row` (and the header to a new file) as one CSV line, flushed to disk."
@@ -393,8 +430,15 @@ def _append_row(path:Path, row:dict):
         if isinstance(v, str) and ('\n' in v or '\r' in v):
             raise HybridNLIError(f"{path}: lang={row['lang']} row={row['row']}, field '{k}': contains a line break; result files hold one example per line")
     buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n')
-    if not path.exists() or path.stat().st_size == 0: w.writerow(ATTACK_COLUMNS)
-    w.writerow([row[c] for c in ATTACK_COLUMNS])
+    columns = JUDGED_COLUMNS if 'meaning_cos' in row else ATTACK_COLUMNS
+    if not path.exists() or path.stat().st_size == 0: w.writerow(columns)
+    else:
+        with open(path, encoding='utf-8', newline='') as f: header = next(csv.reader(f), [])
+        if header != columns:
+            kind = 'without' if 'meaning_cos' in row else 'with'
+            raise HybridNLIError(f"{path}: line 1, field 'header': written {kind} a meaning judge; rows of both kinds "
+                                 "cannot share a file")
+    w.writerow([row[c] for c in columns])
     with open(path, 'a', encoding='utf-8', newline='') as f:
         f.write(buf.getvalue()); f.flush(); os.fsync(f.fileno())
 
@@ -403,6 +447,7 @@ def run_attacks(attack:Attack, # e.g. from `char_attack` / `codemix_attack`
                 out_csv:str|Path, # result file; created, or appended to and resumed
                 name:str, # attack name stored in each row (part of the resume key)
                 verbose:bool=False, # print one line per example
+                judge=None, # a `validity.MeaningJudge`: every row also records the cosine of its perturbed hypothesis
                ) -> pd.DataFrame:
     "Attack every example not already in `out_csv`, appending one row each; returns all rows of the file."
     out = Path(out_csv); out.parent.mkdir(parents=True, exist_ok=True)
@@ -413,6 +458,10 @@ def run_attacks(attack:Attack, # e.g. from `char_attack` / `codemix_attack`
         t = time.perf_counter()
         result = attack.attack(SegmentedText(OrderedDict(premise=ex['premise'], hypothesis=ex['hypothesis'])), int(ex['label']))
         row = attack_row(result, name, ex, time.perf_counter() - t, budget)
+        if judge is not None:
+            same = row['perturbed_hypothesis'] == row['hypothesis']
+            cos = 1.0 if same else judge.cosine([row['hypothesis']], [row['perturbed_hypothesis']], row['lang'])[0]
+            row |= dict(meaning_cos=round(float(cos), 6), meaning_judge=judge.judge(row['lang']))
         _append_row(out, row); done.add((name, ex['lang'], row['row']))
         if verbose: print(f"{name} {ex['lang']} {row['row']}: {row['result']} ({row['num_queries']} queries, {row['seconds']:.1f} s)")
     return read_attack_rows(out)

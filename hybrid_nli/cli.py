@@ -87,7 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument('--rows', type=int, help='XNLI test rows per language (default: all 5010)')
     n.add_argument('--langs', nargs='*', help='XNLI languages (default: all 15)')
     n.add_argument('--seed', type=int, default=0, help='seed of the head (default: 0)')
-    n.add_argument('--epochs', type=int, default=10, help='head training epochs (default: 10)')
+    n.add_argument('--epochs', type=int, help='head training epochs (default: 10), or fine-tuning epochs (default: 1)')
+    n.add_argument('--regime', choices=['frozen', 'finetuned'], default='frozen',
+                   help='frozen: a head on the fixed encoder (default); finetuned: encoder and head trained together')
+    n.add_argument('--train-sets', nargs='*', metavar='SET',
+                   help='English NLI training sets: mnli_sample (default), mnli_train, mnli_dev_matched, snli_*')
     n.add_argument('--data-dir'); n.add_argument('--cache-dir')
     v = sub.add_parser('verify', help="check a run: each finished stage's files against its done.json, and the tables")
     v.add_argument('run_dir', help='a run directory, e.g. results/cpu-full')
@@ -133,10 +137,14 @@ def main(argv:list[str]|None=None, # arguments; default `sys.argv[1:]`
             print(f"model: {train(cfg, args.out, str(args.config) if args.config else 'overrides')}")
         elif args.command == 'nli':
             from hybrid_nli.nli import check_nli_args, run_nli
-            check_nli_args(args.rows, args.langs, head=dict(seed=args.seed, epochs=args.epochs),
-                           names={k: f"--{k}" for k in ('rows', 'langs', 'seed', 'epochs')})
+            tuned, epochs = args.regime == 'finetuned', {} if args.epochs is None else dict(epochs=args.epochs)
+            head, finetune = dict(seed=args.seed) | ({} if tuned else epochs), epochs if tuned else None
+            names = {k: f"--{k}" for k in ('rows', 'langs', 'seed', 'epochs')} | {'train_sets': '--train-sets'}
+            check_nli_args(args.rows, args.langs, head=head, regime=args.regime, train_sets=args.train_sets,
+                           finetune=finetune, names=names)
             check_out(args.out); data_dir(args.data_dir); cache_dir(args.cache_dir)
-            s = run_nli(args.out, args.encoder, args.rows, args.langs, data=args.data_dir, cache=args.cache_dir, seed=args.seed, epochs=args.epochs)
+            s = run_nli(args.out, args.encoder, args.rows, args.langs, data=args.data_dir, cache=args.cache_dir,
+                        regime=args.regime, train_sets=args.train_sets, finetune=finetune, **head)
             print(f"XNLI test accuracy, mean over {len(s['languages'])} languages: {s['accuracy']['mean']:.3f}"
                   + (f"; cross-lingual pairs (off-diagonal) {s['crosslingual_off_diagonal']:.3f}" if 'crosslingual_off_diagonal' in s else ''))
             print(f"results: {args.out}")

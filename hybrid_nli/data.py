@@ -14,12 +14,13 @@ from . import core
 from .core import HybridNLIError, atomic_dir, cache_dir, text_hash
 
 # %% auto #0
-__all__ = ['XNLI_LANGS', 'NLI_LABELS', 'NLI_FEATURES', 'XQUAD_LANGS', 'MLQA_LANGS', 'QA_FEATURES', 'RETRIEVAL_LANGS',
-           'Q_FEATURES', 'C_FEATURES', 'PASSAGES', 'PYSBD_RULES', 'MUSE_LANGS', 'PAIR_FEATURES', 'DERIVED_FROM',
-           'DATA_SOURCES', 'MANIFEST_PATH', 'bad_input', 'xnli_from_hub', 'load_xnli', 'load_mnli_sample',
-           'sentence_spans', 'answer_span', 'squad_records', 'squad_from_hub', 'load_squad_pairs', 'load_retrieval',
-           'segment', 'load_muse', 'training_pairs', 'pair_sizes', 'check_zero_shot', 'file_counts', 'data_manifest',
-           'write_data_manifest', 'read_data_manifest', 'recorded_files', 'check_data', 'data_notes', 'data_guide']
+__all__ = ['XNLI_LANGS', 'NLI_LABELS', 'NLI_FEATURES', 'NLI_SETS', 'ALL_MNLI', 'XQUAD_LANGS', 'MLQA_LANGS', 'QA_FEATURES',
+           'RETRIEVAL_LANGS', 'Q_FEATURES', 'C_FEATURES', 'PASSAGES', 'PYSBD_RULES', 'MUSE_LANGS', 'PAIR_FEATURES',
+           'DERIVED_FROM', 'DATA_SOURCES', 'MANIFEST_PATH', 'bad_input', 'xnli_from_hub', 'load_xnli',
+           'load_mnli_sample', 'load_nli_set', 'load_nli_train', 'sentence_spans', 'answer_span', 'squad_records',
+           'squad_from_hub', 'load_squad_pairs', 'load_retrieval', 'segment', 'load_muse', 'training_pairs',
+           'pair_sizes', 'check_zero_shot', 'file_counts', 'data_manifest', 'write_data_manifest', 'read_data_manifest',
+           'recorded_files', 'check_data', 'data_notes', 'data_guide']
 
 # %% ../nbs/02_data.ipynb #d14e0992
 def bad_input(path:str|Path, # the offending file (or folder)
@@ -197,24 +198,64 @@ def _jsonl(path:Path, what:str) -> list[dict]:
     out = []
     for i, l in enumerate(_lines(path, what)):
         try: o = json.loads(l)
-        except json.JSONDecodeError as e: raise bad_input(path, f'line {i+1} column {e.colno}', '(JSON syntax)', f'invalid JSON: {e.msg}') from None
-        if not isinstance(o, dict): raise bad_input(path, f'line {i+1}', '(record)', f'expected a JSON object, got {type(o).__name__}')
+        except json.JSONDecodeError as e:
+            raise bad_input(path, f'line {i+1} column {e.colno}', '(JSON syntax)', f'invalid JSON: {e.msg}') from None
+        if not isinstance(o, dict):
+            raise bad_input(path, f'line {i+1}', '(record)', f'expected a JSON object, got {type(o).__name__}')
         out.append(o)
     return out
 
+def _nli_jsonl(path:Path) -> dict:
+    "Validated XNLI-schema columns of an English NLI JSON-lines file `{premise, hypothesis, label: 0/1/2}`."
+    recs = _jsonl(path, 'NLI JSON lines {premise, hypothesis, label}')
+    for i, r in enumerate(recs):
+        for k in ('premise', 'hypothesis', 'label'):
+            if k not in r: raise bad_input(path, f'line {i+1}', k, 'missing')
+    labels = [_label_name(r['label']) for r in recs]
+    return _nli_rows([r['premise'] for r in recs], [r['hypothesis'] for r in recs], labels, 'en', path)
+
+
+# %% ../nbs/02_data.ipynb #6aaaaa62
 def load_mnli_sample(data_dir:str|Path|None=None, # data directory (see `core.data_dir`)
                     ) -> Dataset:
     "The 9000-pair English MultiNLI training sample, in the XNLI schema (`lang='en'`, `row` = line index)."
     path = _need(core.data_dir(data_dir)/'xnli'/'hkunlp_en'/'train.jsonl', 'MultiNLI sample, JSON lines {premise, hypothesis, label}')
+    return _cached('mnli', [path], lambda: Dataset.from_dict(_nli_jsonl(path), features=NLI_FEATURES))
+
+# %% ../nbs/02_data.ipynb #871b0e42
+NLI_SETS = dict(  # English NLI training sets: name -> files under the data directory
+    mnli_sample=['xnli/hkunlp_en/train.jsonl'],
+    mnli_train=['mnli_extra/mnli_train_pcp.jsonl', 'mnli_extra/mnli_train_fewshot.jsonl'],
+    mnli_dev_matched=['mnli_extra/mnli_dev_matched.jsonl'],
+    snli_train=['mnli_extra/snli_train_pcp.jsonl', 'mnli_extra/snli_train_fewshot_cad.jsonl'],
+    snli_dev=['mnli_extra/snli_dev.jsonl'], snli_test=['mnli_extra/snli_test.jsonl'])
+ALL_MNLI = ['mnli_sample', 'mnli_train', 'mnli_dev_matched']  # every MultiNLI pair of the data directory
+
+def load_nli_set(name:str, # a key of `NLI_SETS`
+                 data_dir:str|Path|None=None, # data directory (see `core.data_dir`)
+                ) -> Dataset:
+    "One English NLI training set in the XNLI schema (`lang='en'`, `row` = position in the set)."
+    if name not in NLI_SETS: raise HybridNLIError(f"unknown NLI training set {name!r}: use {', '.join(NLI_SETS)}")
+    if name == 'mnli_sample': return load_mnli_sample(data_dir)
+    what = f'{name}, JSON lines {{premise, hypothesis, label}}'
+    paths = [_need(core.data_dir(data_dir)/f, what) for f in NLI_SETS[name]]
     def build():
-        recs = _jsonl(path, 'MultiNLI sample, JSON lines {premise, hypothesis, label}')
-        for i, r in enumerate(recs):
-            for k in ('premise', 'hypothesis', 'label'):
-                if k not in r: raise bad_input(path, f'line {i+1}', k, 'missing')
-        labels = [_label_name(r['label']) for r in recs]
-        cols = _nli_rows([r['premise'] for r in recs], [r['hypothesis'] for r in recs], labels, 'en', path)
-        return Dataset.from_dict(cols, features=NLI_FEATURES)
-    return _cached('mnli', [path], build)
+        parts = [_nli_jsonl(p) for p in paths]
+        cols = {k: sum((c[k] for c in parts), []) for k in NLI_FEATURES}
+        return Dataset.from_dict(cols | dict(row=list(range(len(cols['row'])))), features=NLI_FEATURES)
+    return _cached('nli_set', paths, build, set_name=name)
+
+# %% ../nbs/02_data.ipynb #1da1c9bb
+def load_nli_train(sets:list[str]|None=None, # keys of `NLI_SETS`; None = the MultiNLI sample alone
+                   data_dir:str|Path|None=None, # data directory (see `core.data_dir`)
+                  ) -> Dataset:
+    "The named training sets concatenated in order, `row` numbering the whole."
+    sets = sets or ['mnli_sample']
+    if len(set(sets)) != len(sets): raise HybridNLIError(f"NLI training sets {sets} name a set twice")
+    if len(sets) == 1: return load_nli_set(sets[0], data_dir)
+    parts = [load_nli_set(n, data_dir).to_dict() for n in sets]
+    cols = {k: [v for c in parts for v in c[k]] for k in NLI_FEATURES}
+    return Dataset.from_dict(cols | dict(row=list(range(len(cols['row'])))), features=NLI_FEATURES)
 
 # %% ../nbs/02_data.ipynb #f905d6ea
 _SENT_END = re.compile(r'(?:[.!?…।؟۔]+["\'”’»)\]]*\s+|[。！？]+["\'”’」』)）]*\s*)')
@@ -699,14 +740,8 @@ def _count_labels(path:Path, root:Path) -> dict:
     return dict(labels=len(labels))
 
 def _count_nli_jsonl(path:Path, root:Path) -> dict:
-    "Pairs of an NLI JSON-lines file as `load_mnli_sample` reads them."
-    recs = _jsonl(path, 'NLI JSON lines {premise, hypothesis, label}')
-    for i, r in enumerate(recs):
-        for k in ('premise', 'hypothesis', 'label'):
-            if k not in r: raise bad_input(path, f'line {i+1}', k, 'missing')
-    _nli_rows([r['premise'] for r in recs], [r['hypothesis'] for r in recs], [_label_name(r['label']) for r in recs],
-              'en', path)
-    return dict(pairs=len(recs))
+    "Pairs of an NLI JSON-lines file as `load_nli_set` reads them."
+    return dict(pairs=len(_nli_jsonl(path)['row']))
 
 def _count_squad(path:Path, root:Path) -> dict:
     "Questions of a SQuAD-format file (`squad_records`)."

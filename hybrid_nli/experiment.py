@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_experiment.ipynb #7ea96d62
 from __future__ import annotations
-import contextlib, csv, dataclasses, fnmatch, functools, gzip, json, os, platform, shutil, time
+import contextlib, csv, dataclasses, fnmatch, functools, gzip, inspect, json, math, os, platform, shutil, time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -21,10 +21,10 @@ from .trainer import check_field, check_training_plan, check_types
 
 # %% auto #0
 __all__ = ['EVAL_SET', 'ATTACKS', 'ATTACK_LANGS', 'SET_PER_ENCODER', 'NLI_FIELDS', 'ARTIFACTS', 'CONTENT_CHECKS', 'UNFINISHED',
-           'LEGACY', 'COSTS', 'COSTS_SOURCE', 'KINDS', 'ExperimentConfig', 'load_experiment', 'stage_key', 'Encoder',
-           'run_precision', 'grid', 'train_stage', 'retrieval_stage', 'nli_stage', 'attack_stage', 'stage_files',
-           'stage_outputs', 'stage_problem', 'plan', 'estimate', 'run_stage', 'stages_left', 'run_experiment',
-           'collect', 'verify_run', 'run_time']
+           'LEGACY', 'COSTS', 'COSTS_SOURCE', 'KINDS', 'ExperimentConfig', 'attack_langs', 'load_experiment',
+           'stage_key', 'Encoder', 'run_precision', 'grid', 'train_stage', 'retrieval_stage', 'nli_stage',
+           'attack_stage', 'stage_files', 'stage_outputs', 'stage_problem', 'plan', 'finetune_steps', 'estimate',
+           'run_stage', 'stages_left', 'run_experiment', 'collect', 'verify_run', 'run_time']
 
 # %% ../nbs/08_experiment.ipynb #e94f53dc
 EVAL_SET = {'xquad': 'mlqa_r', 'mlqa': 'xquad_r'}  # zero-shot: never evaluate on the set derived from the training source
@@ -48,17 +48,28 @@ class ExperimentConfig:
     nli_test_rows:int|None = None # XNLI test rows per language; None = all 5010
     nli_langs:list[str]|None = None # XNLI languages for clean evaluation; None = all 15
     nli_head:dict = field(default_factory=dict) # `nli.train_head` settings
+    nli_regimes:list[str] = field(default_factory=lambda: ['frozen']) # 'frozen' and/or 'finetuned' (see `nli`)
+    nli_train_sets:list[str]|None = None # English NLI training sets (`data.NLI_SETS`); None = the MultiNLI sample
+    nli_finetune:dict = field(default_factory=dict) # `nli.finetune_nli` settings (finetuned regime)
     attacks:list[str] = field(default_factory=lambda: ['char', 'codemix']) # attack names (see `attack`)
     attack_langs:list[str] = field(default_factory=lambda: ['en', 'de']) # languages attacked
+    codemix_langs:list[str]|None = None # languages of the codemix attack if not `attack_langs` (MUSE has no sw, ur)
     attack_examples:int = 5 # examples attacked per language (first XNLI test rows the head classifies)
     query_budget:int = 200 # model queries per attacked example
+    attack_meaning:bool = False # both attacks keep the meaning (`validity.MeaningPreserved`); every row judged
+    char_han:str = 'any' # Chinese character edits: 'any' Han character, or a 'homophone' (`attack.ScriptCharSwap`)
     precision:str = 'fp32' # 'auto', 'fp32' or 'bf16': every encode and training step (a stage key only if not fp32)
 
 # %% ../nbs/08_experiment.ipynb #bd95c26f
 ATTACK_LANGS = {'char': XNLI_LANGS, 'codemix': ['en'] + MUSE_LANGS}  # = `attack.MIX_LANGS`, without TextAttack
 SET_PER_ENCODER = ('model', 'source', 'strategy', 'alpha', 'seed', 'data_dir', 'cache_dir', 'precision')  # by the grid
 NLI_FIELDS = dict(rows="field 'nli_test_rows'", langs="field 'nli_langs'", train_rows="field 'nli_train_rows'",
+                  regime="field 'nli_regimes'", train_sets="field 'nli_train_sets'", finetune="field 'nli_finetune'",
                   dev_rows="field 'nli_dev_rows'", head="field 'nli_head'")  # `run_nli` arguments as named here
+
+def attack_langs(cfg:ExperimentConfig, attack:str) -> list[str]:
+    "The languages `attack` runs in: `codemix_langs` for code-mixing where given, else `attack_langs`."
+    return cfg.codemix_langs if attack == 'codemix' and cfg.codemix_langs else cfg.attack_langs
 
 def _plain_name(name:str) -> bool:
     "Whether `name` is one folder name: not empty, no path separator, no '..', no leading dot."
@@ -68,12 +79,12 @@ def _check_grid(cfg:ExperimentConfig, where:str):
     "Refuse a bad name or model, empty or repeated lists, unknown strategies, sources, attacks or languages, bad seeds."
     need = lambda ok, k, what: check_field(ok, where, k, getattr(cfg, k), what)
     need(_plain_name(cfg.name), 'name', "a plain folder name (no '/', '\\', '..' or leading '.')")
-    for k in ('strategies', 'alphas', 'seeds', 'sources', 'attacks', 'attack_langs'):
+    for k in ('strategies', 'alphas', 'seeds', 'sources', 'attacks', 'attack_langs', 'nli_regimes'):
         need(getattr(cfg, k), k, 'a non-empty list')
     for k in ('secondary_seeds', 'robustness_sources', 'nli_langs'):
         need(getattr(cfg, k) != [], k, 'a non-empty list or null')
     for k in ('strategies', 'alphas', 'seeds', 'sources', 'secondary_seeds', 'robustness_sources', 'attacks',
-              'attack_langs'):
+              'attack_langs', 'nli_regimes'):
         v = getattr(cfg, k) or []; need(len(set(v)) == len(v), k, 'a list without repeats')
     if bad := [s for s in cfg.strategies if s not in ('base', *STRATEGIES)]:
         raise HybridNLIError(f"{where}: unknown strategies {bad}: use base, {', '.join(STRATEGIES)}")
@@ -87,10 +98,14 @@ def _check_grid(cfg:ExperimentConfig, where:str):
         need(all(0 <= s < 2**32 for s in getattr(cfg, k) or []), k, 'seeds in [0, 2**32)')
     if bad := [a for a in cfg.attacks if a not in ATTACKS]:
         raise HybridNLIError(f"{where}: unknown attacks {bad}: use {', '.join(ATTACKS)}")
+    need(cfg.codemix_langs != [] and len(set(cfg.codemix_langs or [])) == len(cfg.codemix_langs or []), 'codemix_langs',
+         'a non-empty list without repeats, or null')
     for a in cfg.attacks:
-        need(all(l in ATTACK_LANGS[a] for l in cfg.attack_langs), 'attack_langs',
+        k = 'codemix_langs' if a == 'codemix' and cfg.codemix_langs else 'attack_langs'
+        need(all(l in ATTACK_LANGS[a] for l in attack_langs(cfg, a)), k,
              f"languages of the {a} attack: {' '.join(ATTACK_LANGS[a])}")
     need(cfg.precision in PRECISIONS, 'precision', "'auto', 'fp32' or 'bf16'")
+    need(cfg.char_han in ('any', 'homophone'), 'char_han', "'any' or 'homophone'")
     if cfg.model.startswith('bundled:'):
         from hybrid_nli.encoder import BUNDLED
         need(cfg.model[len('bundled:'):] in BUNDLED, 'model',
@@ -103,9 +118,12 @@ def _check_sizes(cfg:ExperimentConfig, where:str):
          'a positive int or null (all)')
     for k in ('attack_examples', 'query_budget'): need(getattr(cfg, k) >= 1, k, 'a positive int')
     need('seed' not in cfg.nli_head, 'nli_head', "settings without 'seed' (the seeds field sets the head seed)")
-    from hybrid_nli.nli import HEAD_RULES, check_nli_args
-    check_nli_args(cfg.nli_test_rows, cfg.nli_langs, cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_head, where,
-                   {**NLI_FIELDS, **{k: f"field 'nli_head.{k}'" for k in HEAD_RULES}})
+    from hybrid_nli.nli import FINETUNE_RULES, HEAD_RULES, check_nli_args
+    names = {**NLI_FIELDS, **{k: f"field 'nli_head.{k}'" for k in HEAD_RULES}}
+    for regime in cfg.nli_regimes:
+        check_nli_args(cfg.nli_test_rows, cfg.nli_langs, cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_head, where,
+                       names | {k: f"field 'nli_finetune.{k}'" for k in FINETUNE_RULES}, regime, cfg.nli_train_sets,
+                       cfg.nli_finetune)
 
 @functools.lru_cache(maxsize=8)
 def _pairs(source:str, langs:tuple|None, passage:str, data:str|None):
@@ -223,13 +241,16 @@ def retrieval_stage(spec:str, eval_set:str, questions:int|None, d:Path, data=Non
     atomic_write(d/'per_question.csv.gz', gzip.compress(per_q.to_csv(index=False).encode(), mtime=0))
     return _finish(d, 'retrieval', t0, eval_set=eval_set, langs=r.langs, pool_size=r.pool_size, summary=r.summary())
 
-def nli_stage(spec:str, cfg:ExperimentConfig, seed:int, d:Path, data=None, cache=None, precision='fp32') -> dict:
-    "NLI head for encoder `spec` and its clean XNLI evaluation (see `nli.run_nli`) into `d`."
+def nli_stage(spec:str, cfg:ExperimentConfig, seed:int, d:Path, data=None, cache=None, precision='fp32',
+              regime:str='frozen') -> dict:
+    "The NLI classifier of encoder `spec` in `regime` and its clean XNLI evaluation (see `nli.run_nli`) into `d`."
     from hybrid_nli.nli import run_nli
     t0 = time.time()
-    shutil.rmtree(d/'head', ignore_errors=True)  # a head left by an unfinished or invalid run is trained again
+    for w in ('head', 'model'): shutil.rmtree(d/w, ignore_errors=True)  # left by an unfinished or invalid run
+    tuned = regime == 'finetuned'
     s = run_nli(d, spec, cfg.nli_test_rows, cfg.nli_langs, True, data, cache, cfg.nli_train_rows, cfg.nli_dev_rows,
-                precision=precision, seed=seed, **cfg.nli_head)
+                precision=precision, regime=regime, train_sets=cfg.nli_train_sets,
+                finetune=cfg.nli_finetune if tuned else None, seed=seed, **({} if tuned else cfg.nli_head))
     return _finish(d, 'nli', t0, summary=s)
 
 # %% ../nbs/08_experiment.ipynb #e71fc8f0
@@ -237,9 +258,12 @@ def nli_stage(spec:str, cfg:ExperimentConfig, seed:int, d:Path, data=None, cache
 def _classifier(spec:str, nli_dir:Path, cache=None, precision='fp32'):
     "The NLI classifier of `nli_dir` on encoder `spec`, kept while consecutive attack stages share it."
     from hybrid_nli.encoder import load_encoder
-    from hybrid_nli.nli import NLIClassifier, load_head
+    from hybrid_nli.nli import NLIClassifier, load_finetuned, load_head
     from hybrid_nli.retrieval import EmbeddingCache, encoder_fingerprint
     model = load_encoder(spec, cache=cache, precision=precision); fp = encoder_fingerprint(model)
+    if (nli_dir/'model').is_dir():  # the finetuned regime: the stage's own encoder, fine-tuned from `spec`
+        model, head, info = load_finetuned(nli_dir, fp, precision)
+        return NLIClassifier(model, head, EmbeddingCache(info['encoder_fingerprint'], cache))
     return NLIClassifier(model, load_head(nli_dir/'head', fp)[0], EmbeddingCache(fp, cache))
 
 def attack_stage(spec:str, nli_dir:Path, attack:str, lang:str, cfg:ExperimentConfig, d:Path, data=None, cache=None,
@@ -252,9 +276,14 @@ def attack_stage(spec:str, nli_dir:Path, attack:str, lang:str, cfg:ExperimentCon
     clf = _classifier(spec, nli_dir, cache, precision)
     wrapper = A.CachedNLIWrapper(clf.encode, clf.classify)
     build = {'char': A.char_attack, 'codemix': A.codemix_attack}[attack]
+    judge, extra = None, []
+    if cfg.attack_meaning:
+        from hybrid_nli.validity import MeaningJudge, MeaningPreserved
+        judge = MeaningJudge(); extra = [MeaningPreserved(lang, judge=judge)]
     test = load_xnli('test', lang, data_dir=data)
-    rows = A.run_attacks(build(wrapper, lang, query_budget=cfg.query_budget), test.select(range(min(cfg.attack_examples, len(test)))),
-                         d/'results.csv', attack)
+    options = dict(han=cfg.char_han) if attack == 'char' else {}
+    rows = A.run_attacks(build(wrapper, lang, query_budget=cfg.query_budget, extra=extra, **options),
+                         test.select(range(min(cfg.attack_examples, len(test)))), d/'results.csv', attack, judge=judge)
     return _finish(d, 'attack', t0, summary=A.attack_summary(rows), examples=len(rows), encoded_texts=wrapper.n_encoded, queries=wrapper.n_queries)
 
 # %% ../nbs/08_experiment.ipynb #716d787a
@@ -336,14 +365,28 @@ def stage_problem(d:Path, # stage directory
 # %% ../nbs/08_experiment.ipynb #7ba32a24
 COSTS = dict(  # per precision; `COSTS_SOURCE` says where each set comes from
     fp32=dict(step_s_per_1k_tokens=3.1, sentences_per_s=65.0, retrieval_sentences_per_s=90.0, attack_s_per_example=0.35,
-              nli_head_s=30.0, stage_s=3.0),
+              nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.25),
     bf16=dict(step_s_per_1k_tokens=2.67, sentences_per_s=175.0, retrieval_sentences_per_s=243.0,
-              attack_s_per_example=0.13, nli_head_s=30.0, stage_s=3.0))
-COSTS_SOURCE = dict(fp32='measured on cpu-full stages, 2-core AMD EPYC (AVX2)',
+              attack_s_per_example=0.13, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.215))
+COSTS_SOURCE = dict(fp32='measured on cpu-full stages, 2-core AMD EPYC (AVX2); finetune_s_per_pair on `finetune_nli` '
+                         'steps of 32 MultiNLI pairs on the same kind of host',
                     bf16='NOT YET MEASURED on an AMX host: the fp32 costs scaled by the ratios of issue 15 (Xeon with '
                          'AMX: encoding 2.7x, a training step 1.16x; the head trains in fp32)')
 
 def _train_dir(e:Encoder, root:Path) -> Path: return root/'train'/f"{e.label.replace('/', '_')}-{e.key}"
+
+def _nli_key(cfg:ExperimentConfig, e:Encoder, regime:str) -> str:
+    "The key of an NLI stage; a frozen head on the MultiNLI sample keeps the key it had before regimes existed."
+    sizes = (cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_test_rows, cfg.nli_langs)
+    if regime == 'frozen':
+        sets = [cfg.nli_train_sets] if cfg.nli_train_sets else []
+        return stage_key('nli', e.key, e.seed, *sizes, cfg.nli_head, *sets)
+    return stage_key('nli', regime, e.key, e.seed, *sizes, cfg.nli_train_sets, cfg.nli_finetune)
+
+def _attack_options(cfg:ExperimentConfig, attack:str) -> list:
+    "The options of an attack stage that enter its key: none at their defaults, so earlier runs keep their keys."
+    return (['meaning'] if cfg.attack_meaning else []) + \
+           ([f'han-{cfg.char_han}'] if attack == 'char' and cfg.char_han != 'any' else [])
 
 def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
     "Every stage of the experiment, in run order: kind, encoder, directory, and its inputs."
@@ -357,14 +400,27 @@ def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
             k = stage_key('retrieval', e.key, ev, cfg.retrieval_questions)
             stages.append(dict(kind='retrieval', enc=e, eval_set=ev, dir=root/'retrieval'/f'{slug}-{ev}-{k}'))
         if e.source is not None and e.source not in (cfg.robustness_sources or cfg.sources): continue
-        nk = stage_key('nli', e.key, e.seed, cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_test_rows, cfg.nli_langs, cfg.nli_head)
-        ndir = root/'nli'/f'{slug}-{nk}'
-        stages.append(dict(kind='nli', enc=e, dir=ndir))
-        for a in cfg.attacks:
-            for l in cfg.attack_langs:
-                k = stage_key('attack', nk, a, l, cfg.attack_examples, cfg.query_budget)
-                stages.append(dict(kind='attack', enc=e, attack=a, lang=l, nli_dir=ndir, dir=root/'attack'/f'{slug}-{a}-{l}-{k}'))
+        for regime in cfg.nli_regimes:
+            nk, name = _nli_key(cfg, e, regime), slug + ('' if regime == 'frozen' else f'-{regime}')
+            ndir = root/'nli'/f'{name}-{nk}'
+            stages.append(dict(kind='nli', enc=e, regime=regime, dir=ndir))
+            for a in cfg.attacks:
+                for l in attack_langs(cfg, a):
+                    k = stage_key('attack', nk, a, l, cfg.attack_examples, cfg.query_budget, *_attack_options(cfg, a))
+                    stages.append(dict(kind='attack', enc=e, regime=regime, attack=a, lang=l, nli_dir=ndir,
+                                       dir=root/'attack'/f'{name}-{a}-{l}-{k}'))
     return stages
+
+def finetune_steps(cfg:ExperimentConfig) -> tuple[int, int, int]:
+    "Optimizer steps, pairs per step and steps between dev scores of the finetuned regime of `cfg`."
+    from hybrid_nli.data import MANIFEST_PATH, NLI_SETS
+    from hybrid_nli.nli import finetune_nli
+    f = {k: p.default for k, p in inspect.signature(finetune_nli).parameters.items()} | cfg.nli_finetune
+    counts = json.loads(MANIFEST_PATH.read_text(encoding='utf-8'))['files']
+    rows = sum(counts[p]['counts']['pairs'] for s in cfg.nli_train_sets or ['mnli_sample'] for p in NLI_SETS[s])
+    rows = min(rows, cfg.nli_train_rows or rows)
+    steps = f['max_steps'] if f['max_steps'] > 0 else math.ceil(rows/f['batch_size'])*f['epochs']
+    return steps, f['batch_size'], f['eval_steps']
 
 def estimate(stage:dict, # a stage of `plan`
              cfg:ExperimentConfig, # its experiment
@@ -382,7 +438,12 @@ def estimate(stage:dict, # a stage of `plan`
         return n/costs['retrieval_sentences_per_s']
     if stage['kind'] == 'nli':
         rows = (cfg.nli_test_rows or 5010)*len(cfg.nli_langs or range(15))*4/3 + (cfg.nli_train_rows or 9000)*1.5 + (cfg.nli_dev_rows or 2490)*4/3
-        return rows/costs['sentences_per_s'] + costs['nli_head_s']
+        t = rows/costs['sentences_per_s'] + costs['nli_head_s']
+        if stage.get('regime') == 'finetuned':
+            steps, bs, every = finetune_steps(cfg)
+            dev_sentences = (steps//every + 1)*(cfg.nli_dev_rows or 2490)*4/3
+            t += steps*bs*costs['finetune_s_per_pair'] + dev_sentences/costs['sentences_per_s']
+        return t
     return costs['stage_s'] + cfg.attack_examples*costs['attack_s_per_example']*cfg.query_budget/200
 
 # %% ../nbs/08_experiment.ipynb #281f51a5
@@ -400,7 +461,7 @@ def run_stage(stage:dict, cfg:ExperimentConfig, root:Path, data=None, cache=None
     if k == 'train': return train_stage(e, d, data, cache)
     spec = _spec(stage, cfg, root)
     if k == 'retrieval': return retrieval_stage(spec, stage['eval_set'], cfg.retrieval_questions, d, data, cache, e.precision)
-    if k == 'nli': return nli_stage(spec, cfg, e.seed, d, data, cache, e.precision)
+    if k == 'nli': return nli_stage(spec, cfg, e.seed, d, data, cache, e.precision, stage['regime'])
     return attack_stage(spec, stage['nli_dir'], stage['attack'], stage['lang'], cfg, d, data, cache, e.precision)
 
 # %% ../nbs/08_experiment.ipynb #d94c0b13
@@ -412,8 +473,9 @@ def _needs(s:dict, root:Path) -> list[Path]:
 
 def _weights_missing(s:dict) -> bool:
     "Whether a finished training or NLI stage lacks the weights a later stage loads (they are not committed)."
-    weights = {'train': 'model/modules.json', 'nli': 'head/head.safetensors'}.get(s['kind'], 'done.json')
-    return not (s['dir']/weights).is_file()
+    weights = dict(train=['model/modules.json'], nli=['head/head.safetensors']).get(s['kind'], ['done.json'])
+    if s.get('regime') == 'finetuned' and s['kind'] == 'nli': weights = [*weights, 'model/modules.json']
+    return not all((s['dir']/w).is_file() for w in weights)
 
 def stages_left(stages:list[dict], # `plan(cfg, root)`
                 root:Path, # the run directory
@@ -436,7 +498,8 @@ def stages_left(stages:list[dict], # `plan(cfg, root)`
 
 # %% ../nbs/08_experiment.ipynb #139b7a09
 def _what(s:dict) -> str:
-    return ' '.join(str(s[k]) for k in ('kind', 'eval_set', 'attack', 'lang') if k in s) + f" {s['enc'].label}"
+    regime = [s['regime']] if s.get('regime', 'frozen') != 'frozen' else []
+    return ' '.join([str(s[k]) for k in ('kind', 'eval_set', 'attack', 'lang') if k in s] + regime) + f" {s['enc'].label}"
 
 def _torchrun() -> bool:
     "Whether this process is one rank of a `torchrun` job, whose ranks run every stage together."
@@ -470,7 +533,7 @@ def _prepare(s:dict) -> bool:
     if not _torchrun(): remove_orphans(d)
     if (d/'done.json').is_file():  # finished once but inconsistent, or its weights are gone: start it again
         (d/'done.json').unlink(missing_ok=True)
-        if s['kind'] == 'train': shutil.rmtree(d/'model', ignore_errors=True)
+        if s['kind'] in ('train', 'nli'): shutil.rmtree(d/'model', ignore_errors=True)
     if s['kind'] == 'attack' and (d/'results.csv').is_file():
         from hybrid_nli.attack import read_attack_rows
         if read_attack_rows(d/'results.csv').duplicated(['attack', 'lang', 'row']).any(): (d/'results.csv').unlink()
@@ -552,17 +615,19 @@ def collect(cfg:ExperimentConfig, # the experiment
         info = _finished(s)
         if info is None: continue
         e, d = s['enc'], s['dir']
-        timings.append(dict(stage=s['kind'], **_enc_cols(e), seconds=info['seconds'], dir=str(d.relative_to(root))))
+        timings.append(dict(stage=s['kind'], **_enc_cols(e), regime=s.get('regime'), seconds=info['seconds'],
+                           dir=str(d.relative_to(root))))
         if s['kind'] == 'retrieval':
             ret.append(dict(**_enc_cols(e), eval_set=s['eval_set'], **info['summary'], dir=str(d.relative_to(root))))
         elif s['kind'] == 'nli':
-            a = pd.read_csv(d/'accuracy.csv'); acc.append(a.assign(**_enc_cols(e), dir=str(d.relative_to(root))))
+            a = pd.read_csv(d/'accuracy.csv')
+            acc.append(a.assign(**_enc_cols(e), regime=s['regime'], dir=str(d.relative_to(root))))
             m = pd.read_csv(d/'crosslingual.csv', index_col=0)
             xl.append(m.stack().rename('accuracy').rename_axis(['premise_lang', 'hypothesis_lang']).reset_index()
-                      .assign(**_enc_cols(e)))
+                      .assign(**_enc_cols(e), regime=s['regime']))
         elif s['kind'] == 'attack':
-            atk.append(dict(**_enc_cols(e), attack=s['attack'], lang=s['lang'], **info['summary']))
-            rows.append(pd.read_csv(d/'results.csv').assign(**_enc_cols(e)))
+            atk.append(dict(**_enc_cols(e), regime=s['regime'], attack=s['attack'], lang=s['lang'], **info['summary']))
+            rows.append(pd.read_csv(d/'results.csv').assign(**_enc_cols(e), regime=s['regime']))
     tables = dict(retrieval=pd.DataFrame(ret), nli_accuracy=pd.concat(acc) if acc else pd.DataFrame(),
                   crosslingual=pd.concat(xl) if xl else pd.DataFrame(), attacks=pd.DataFrame(atk),
                   timings=pd.DataFrame(timings))

@@ -21,15 +21,23 @@ __all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'AN
            'ATTACK_NAMES', 'NUMBER', 'CODE', 'load_run', 'strategy_label', 'retrieval_result', 'strategy_results',
            'clean_predictions', 'claim_label', 'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units',
            'example_units', 'drop_units', 'compare', 'comparison_table', 'seed_tables', 'seed_spread', 'plot_ci',
-           'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'alpha_of', 'monotonic', 'alpha_sweep',
+           'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs', 'regime_table',
+           'regime_tests', 'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic', 'alpha_sweep',
            'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli', 'anchor_attack',
            'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md', 'prose_numbers',
            'unexplained_numbers']
 
 # %% ../nbs/09_report.ipynb #5b600720
+def _in_regime(df:pd.DataFrame, regime:str|None) -> pd.DataFrame:
+    "The rows of `df` in NLI `regime` (None: all); a table from before regimes existed is all `frozen`."
+    if regime is None or df.empty: return df
+    if 'regime' not in df: return df if regime == 'frozen' else df.iloc[:0]
+    return df[df.regime == regime].reset_index(drop=True)
+
 def load_run(root:str|Path, # run directory written by `experiment.run_experiment`
+             regime:str|None='frozen', # NLI regime of the NLI and attack tables ('frozen', 'finetuned'; None = both)
             ) -> dict:
-    "The tidy tables and the manifest of a run, as DataFrames / a dict."
+    "The tidy tables and the manifest of a run, as DataFrames / a dict; NLI and attack tables of one regime."
     root = Path(root)
     if not (root/'manifest.json').is_file():
         raise HybridNLIError(f"{root}: no manifest.json; is this a run directory of hybrid-nli run?")
@@ -39,6 +47,7 @@ def load_run(root:str|Path, # run directory written by `experiment.run_experimen
         out[name] = pd.read_csv(f) if f.is_file() and f.stat().st_size > 1 else pd.DataFrame()
     f = root/'attack_rows.csv.gz'
     out['attack_rows'] = pd.read_csv(f) if f.is_file() else pd.DataFrame()
+    for name in ('nli_accuracy', 'crosslingual', 'attacks', 'attack_rows'): out[name] = _in_regime(out[name], regime)
     return out
 
 # %% ../nbs/09_report.ipynb #cdca881b
@@ -318,6 +327,93 @@ def attack_table(rows:pd.DataFrame, # attacked examples with result, strategy, a
                         success_rate=sr['mean'], success_lo=sr['lo'], success_hi=sr['hi'],
                         queries=float(attacked.num_queries.mean()) if len(attacked) else np.nan))
     return pd.DataFrame(out)
+
+# %% ../nbs/09_report.ipynb #0bb8ed48
+def _attack_rates(rows:pd.DataFrame) -> dict:
+    "Accuracy under attack and success rate per attack of one classifier's attacked examples."
+    out = {}
+    for a, g in with_survived(rows).groupby('attack', sort=False):
+        attacked = g[g.result != 'skipped']
+        out[f'{a}_attacked_acc'] = float(g.survived.mean())
+        out[f'{a}_success'] = float((attacked.result == 'succeeded').mean()) if len(attacked) else np.nan
+    return out
+
+def regime_runs(root:str|Path, # a run directory
+               ) -> dict:
+    "NLI regime → `load_run(root, regime)`, for the regimes the run has NLI stages in."
+    runs = {r: load_run(root, r) for r in ('frozen', 'finetuned')}
+    return {r: run for r, run in runs.items() if len(run['nli_accuracy'])}
+
+def regime_table(root:str|Path, # a run directory with NLI stages in one or both regimes
+                ) -> pd.DataFrame:
+    "Per regime and encoder: English dev accuracy, clean XNLI (English, mean), cross-lingual pairs, attacks."
+    out = []
+    for regime, run in regime_runs(root).items():
+        acc, rows = labelled(run['nli_accuracy']), run['attack_rows']
+        for (enc, arm, seed, d), g in acc.groupby(['encoder', 'arm', 'seed', 'dir'], sort=False):
+            s, by = json.loads((run['root']/d/'summary.json').read_text()), g.set_index('lang').accuracy
+            out.append(dict(regime=regime, strategy=arm, seed=seed, dev_acc=s['dev_accuracy'], xnli_en=by.get('en', np.nan),
+                            xnli_mean=by['mean'], crosslingual_off=s.get('crosslingual_off_diagonal', np.nan),
+                            **(_attack_rates(rows[rows.encoder == enc]) if len(rows) else {}), dir=d))
+    return pd.DataFrame(out)
+
+# %% ../nbs/09_report.ipynb #e3a34f24
+def regime_tests(root:str|Path, # a run directory with NLI stages in one or both regimes
+                ) -> pd.DataFrame:
+    "Within each regime, each strategy against the base encoder: clean XNLI and survival per attack (McNemar, BH q)."
+    out = []
+    for regime, run in regime_runs(root).items():
+        preds = clean_predictions(run)
+        pairs = [(s, 'base') for s in dict.fromkeys(strategy_label(preds)) if s != 'base']
+        out.append(paired_tests(preds, pairs, 'correct').assign(regime=regime, outcome='clean'))
+        if len(run['attack_rows']):
+            t = paired_tests(with_survived(run['attack_rows']), pairs, 'survived', by='attack')
+            out.append(t.assign(regime=regime, outcome=t.pop('attack') + ' survived'))
+    t = pd.concat(out, ignore_index=True)
+    return t[['regime', 'outcome', 'a', 'b', 'n', 'only_a', 'only_b', 'p', 'q']]
+
+# %% ../nbs/09_report.ipynb #9a021995
+def finetune_gain(root:str|Path, # a run directory with NLI stages in both regimes
+                 ) -> pd.DataFrame:
+    "Per encoder: fine-tuned minus frozen clean XNLI accuracy on the same test rows, with McNemar's exact p."
+    frozen, tuned = (clean_predictions(load_run(root, r)) for r in ('frozen', 'finetuned'))
+    out = []
+    for enc, f in frozen.groupby('encoder', sort=False):
+        m = f.merge(tuned[tuned.encoder == enc], on=['lang', 'row'], suffixes=('_frozen', '_tuned'))
+        if not len(m): continue
+        mc = mcnemar_exact(m.correct_tuned.to_numpy(), m.correct_frozen.to_numpy())
+        out.append(dict(encoder=enc, strategy=strategy_label(f.iloc[:1])[0], n=len(m), frozen=m.correct_frozen.mean(),
+                        finetuned=m.correct_tuned.mean(),
+                        diff=m.correct_tuned.mean() - m.correct_frozen.mean(), only_finetuned=mc['only_a'],
+                        only_frozen=mc['only_b'], p=mc['p']))
+    return pd.DataFrame(out)
+
+# %% ../nbs/09_report.ipynb #65e3dc17
+def selection_log(root:str|Path, # a run directory with finetuned NLI stages
+                 ) -> pd.DataFrame:
+    "Per fine-tuned encoder: its dev score at every scored step (step 0 is the linear probe) and the step kept."
+    t = regime_table(root); t = t[t.regime == 'finetuned']
+    parts = []
+    for strategy, d in zip(t.strategy, t.dir):
+        info = json.loads((Path(root)/d/'head'/'head.json').read_text())
+        parts.append(pd.DataFrame(info['log']).assign(strategy=strategy, kept=lambda x: x.step == info['best_step'],
+                                                      steps=info['steps']))
+    return pd.concat(parts, ignore_index=True)[['strategy', 'step', 'steps', 'epoch', 'train_loss', 'dev_acc', 'kept']]
+
+def regime_md(root:str|Path, # a run directory with NLI stages in both regimes
+             ) -> str:
+    "What fine-tuning did per encoder, in sentences computed from the run's files."
+    t, log, g = regime_table(root).set_index(['strategy', 'regime']), selection_log(root), finetune_gain(root)
+    out = []
+    for s, l in log.groupby('strategy', sort=False):
+        f, ft, kept = t.loc[(s, 'frozen')], t.loc[(s, 'finetuned')], l[l.kept].iloc[0]
+        probe = 'the linear probe itself: no fine-tuning step scored higher' if kept.step == 0 else f'after {kept.step} steps'
+        gain = g[g.strategy == s]
+        out.append(f"- **{s}**: English dev accuracy {f.dev_acc:.3f} with the frozen head, {ft.dev_acc:.3f} fine-tuned, "
+                   f"the classifier kept being {probe} (of {len(l)} scores over {kept.steps} steps); clean XNLI mean "
+                   f"{f.xnli_mean:.3f} frozen, {ft.xnli_mean:.3f} fine-tuned" +
+                   (f" (McNemar p = {gain.p.iloc[0]:.3g} on {gain.n.iloc[0]} test rows)." if len(gain) else "."))
+    return '\n'.join(out)
 
 # %% ../nbs/09_report.ipynb #06716d77
 def alpha_of(strategy:str, alpha) -> float:

@@ -263,3 +263,23 @@ def test_summary_equals_textattack_metrics(xnli, nli):
     assert len(shared) == 9
     for k in shared: assert ours[k] == ta[k] or (np.isnan(ours[k]) and np.isnan(ta[k])), k
     assert len(set(rows['result'])) >= 2
+
+
+def test_meaning_constraint_inside_the_attack_and_every_row_judged(tmp_path, xnli, nli):
+    "With a judge, both attacks keep only perturbations the judge accepts, and every row records its cosine and judge."
+    from hybrid_nli.validity import MeaningJudge, MeaningPreserved, thresholds
+    judge = MeaningJudge()
+    tau = thresholds()[judge.judge('en')]
+    rows5 = xnli['en'].select(range(5)).add_item(dict(easy_row()))
+    for build, name in ((char_attack, 'char'), (codemix_attack, 'codemix')):
+        atk = build(CachedNLIWrapper(*nli), 'en', query_budget=60, extra=[MeaningPreserved('en', judge=judge)])
+        rows = run_attacks(atk, rows5, tmp_path/f'{name}.csv', name, judge=judge)
+        assert rows.meaning_cos.notna().all() and set(rows.meaning_judge) == {judge.judge('en')}
+        moved = rows[rows.perturbed_hypothesis != rows.hypothesis]
+        assert len(moved) and (moved.meaning_cos >= tau - 1e-6).all(), moved[['result', 'meaning_cos']]
+        np.testing.assert_allclose(moved.meaning_cos, judge.cosine(list(moved.hypothesis), list(moved.perturbed_hypothesis), 'en'),
+                                   atol=1e-5)
+        assert (rows.loc[rows.perturbed_hypothesis == rows.hypothesis, 'meaning_cos'] == 1.0).all()
+    with pytest.raises(HybridNLIError, match='rows of both kinds cannot share a file'):
+        run_attacks(char_attack(CachedNLIWrapper(*nli), 'en', query_budget=20), xnli['en'].select(range(6, 7)),
+                    tmp_path/'char.csv', 'char')

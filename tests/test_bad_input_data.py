@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from hybrid_nli.core import HybridNLIError
-from hybrid_nli.data import load_mnli_sample, load_muse, load_retrieval, load_squad_pairs, load_xnli
+from hybrid_nli.data import load_mnli_sample, load_muse, load_nli_set, load_nli_train, load_retrieval, load_squad_pairs, load_xnli
 
 BOM = '\ufeff'
 
@@ -83,6 +83,26 @@ def test_mnli_label_true_is_not_neutral(data, root):
     rec = json.loads(lines[4]); rec['label'] = True; lines[4] = json.dumps(rec)
     p.write_text('\n'.join(lines), encoding='utf-8')
     refused(lambda: load_mnli_sample(root), where(p, 'line 5', 'label'), 'unknown label true')
+
+
+def test_mnli_extra_second_file_bad_label_named(data, root):
+    "A bad row in the second file of a two-file set is named by that file and its own line, not the set's row."
+    copy(data, root, 'mnli_extra/mnli_train_pcp.jsonl')
+    p = copy(data, root, 'mnli_extra/mnli_train_fewshot.jsonl')
+    lines = p.read_text(encoding='utf-8').split('\n')
+    rec = json.loads(lines[9]); rec['label'] = 3; lines[9] = json.dumps(rec)
+    p.write_text('\n'.join(lines), encoding='utf-8')
+    refused(lambda: load_nli_set('mnli_train', root), where(p, 'line 10', 'label'), 'unknown label 3')
+
+
+def test_mnli_extra_missing_hypothesis_and_missing_file(data, root):
+    p = copy(data, root, 'mnli_extra/mnli_dev_matched.jsonl')
+    lines = p.read_text(encoding='utf-8').split('\n')
+    rec = json.loads(lines[2]); del rec['hypothesis']; lines[2] = json.dumps(rec)
+    p.write_text('\n'.join(lines), encoding='utf-8')
+    refused(lambda: load_nli_train(['mnli_dev_matched'], root), where(p, 'line 3', 'hypothesis'), 'missing')
+    refused(lambda: load_nli_train(['snli_dev', 'mnli_dev_matched'], root),
+            re.escape(str(root/'mnli_extra/snli_dev.jsonl')), 'not found')
 
 
 def test_empty_muse_dictionary(data, root):

@@ -117,6 +117,9 @@ def test_nli_rows_zero(cli, tmp_path, monkeypatch):
     import hybrid_nli.encoder, hybrid_nli.nli
     refused(cli('nli', '--out', tmp_path/'nli', '--rows', 0), "--rows must be a positive int", '(got 0)')
     refused(cli('nli', '--out', tmp_path/'nli', '--langs', 'en', 'xx'), "--langs must be XNLI languages")
+    refused(cli('nli', '--out', tmp_path/'nli', '--regime', 'finetuned', '--train-sets', 'mnli'),
+            "--train-sets must be NLI training sets, each once")
+    refused(cli('nli', '--out', tmp_path/'nli', '--regime', 'finetuned', '--epochs', 0), "--epochs must be a positive int")
     monkeypatch.setattr(hybrid_nli.encoder, 'load_encoder', lambda *a, **k: pytest.fail('the encoder was loaded'))
     with pytest.raises(HybridNLIError, match=r'run_nli: rows must be a positive int .*\(got 0\)'):
         hybrid_nli.nli.run_nli(tmp_path, rows=0)
