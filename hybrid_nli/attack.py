@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_attack.ipynb #e96a9839
 from __future__ import annotations
-import csv, functools, io, itertools, logging, os, random, sys, time, unicodedata, warnings
+import csv, functools, io, itertools, json, logging, os, random, sys, time, unicodedata, warnings
 from collections import Counter, OrderedDict, defaultdict
 from pathlib import Path
 from typing import Callable, Iterable
@@ -14,29 +14,31 @@ import numpy as np
 import pandas as pd
 import regex
 from fontTools.unicodedata import script as unicode_script
-from .core import HybridNLIError, atomic_write, cache_dir
+from .core import HybridNLIError, atomic_write, cache_dir, missing_output
 
 # %% auto #0
 __all__ = ['NLTK_ENGLISH_STOPWORDS', 'CHAR_OPS', 'HAN_EDITS', 'MIX_LANGS', 'NLI_COLUMNS', 'ATTACK_COLUMNS', 'JUDGED_COLUMNS',
-           'setup_textattack', 'segment_words', 'SegmentedText', 'SegmentedAttack', 'word_script', 'script_alphabets',
-           'homophones', 'ScriptCharSwap', 'char_transformation', 'language_stopwords', 'CodeMixSwap',
-           'CachedNLIWrapper', 'PlainNLIWrapper', 'tiny_classifier', 'nli_constraints', 'char_attack', 'codemix_attack',
-           'attack_row', 'read_attack_rows', 'run_attacks', 'attack_summary', 'summary_table']
+           'ATTACKS', 'ATTACK_LANGS', 'setup_textattack', 'segment_words', 'SegmentedText', 'SegmentedAttack',
+           'word_script', 'script_alphabets', 'homophones', 'ScriptCharSwap', 'char_transformation',
+           'language_stopwords', 'CodeMixSwap', 'CachedNLIWrapper', 'PlainNLIWrapper', 'tiny_classifier',
+           'nli_constraints', 'char_attack', 'codemix_attack', 'attack_row', 'read_attack_rows', 'run_attacks',
+           'attack_summary', 'summary_table', 'attack_stage', 'attack_stage_problem']
 
 # %% ../nbs/07_attack.ipynb #e7c19cb3
-NLTK_ENGLISH_STOPWORDS = """i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves
-he him his himself she she's her hers herself it it's its itself they them their theirs themselves what which who whom this
-that that'll these those am is are was were be been being have has had having do does did doing a an the and but if or
-because as until while of at by for with about against between into through during before after above below to from up
-down in out on off over under again further then once here there when where why how all any both each few more most other
-some such no nor not only own same so than too very s t can will just don don't should should've now d ll m o re ve y ain
-aren aren't couldn couldn't didn didn't doesn doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma mightn mightn't
-mustn mustn't needn needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't""".split()
+NLTK_ENGLISH_STOPWORDS = """i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
+yourselves he him his himself she she's her hers herself it it's its itself they them their theirs themselves what which
+who whom this that that'll these those am is are was were be been being have has had having do does did doing a an the
+and but if or because as until while of at by for with about against between into through during before after above
+below to from up down in out on off over under again further then once here there when where why how all any both each
+few more most other some such no nor not only own same so than too very s t can will just don don't should should've now
+d ll m o re ve y ain aren aren't couldn couldn't didn didn't doesn doesn't hadn hadn't hasn hasn't haven haven't isn
+isn't ma mightn mightn't mustn mustn't needn needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't
+wouldn wouldn't""".split()
 
 _TA_OVERWRITES = ('HF_HOME', 'XDG_CACHE_HOME', 'PYTORCH_TRANSFORMERS_CACHE', 'TFHUB_CACHE_DIR')
 
-def setup_textattack(cache:str|Path|None=None, # hybrid_nli cache root (see `core.cache_dir`); TextAttack's folders go under `<cache>/textattack`
-                     offline:bool=True, # set HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, HF_DATASETS_OFFLINE (unless already set)
+def setup_textattack(cache:str|Path|None=None, # cache root (`core.cache_dir`); TextAttack's under `<cache>/textattack`
+                     offline:bool=True, # set HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, HF_DATASETS_OFFLINE (unless set)
                     ):
     "Import and return `textattack` with its caches under `cache`, no download at import, and the environment restored."
     if 'textattack' in sys.modules: return sys.modules['textattack']  # configured already (by us or the caller)
@@ -54,7 +56,8 @@ def setup_textattack(cache:str|Path|None=None, # hybrid_nli cache root (see `cor
     if not (Path(os.environ.get('XDG_CONFIG_HOME', Path.home()/'.config'))/'matplotlib').exists():
         os.environ.setdefault('MPLCONFIGDIR', str(root/'matplotlib'))  # no user config to lose; keeps $HOME untouched
     if offline:
-        for k in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE', 'PYTHAINLP_OFFLINE'): os.environ.setdefault(k, '1')
+        for k in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE', 'PYTHAINLP_OFFLINE'):
+            os.environ.setdefault(k, '1')
     saved = {k: os.environ.get(k) for k in _TA_OVERWRITES}
     import transformers, jieba  # noqa: F401  (transformers reads HF_HOME now, before TextAttack repoints it)
     import textattack
@@ -73,7 +76,8 @@ import jieba
 import textattack.shared.attacked_text as _attacked_text_module
 from pythainlp.tokenize import word_tokenize as thai_word_tokenize
 from textattack import Attack
-from textattack.attack_results import FailedAttackResult, MaximizedAttackResult, SkippedAttackResult, SuccessfulAttackResult
+from textattack.attack_results import (FailedAttackResult, MaximizedAttackResult, SkippedAttackResult,
+                                       SuccessfulAttackResult)
 from textattack.constraints.overlap import LevenshteinEditDistance
 from textattack.constraints.pre_transformation import InputColumnModification, RepeatModification, StopwordModification
 from textattack.goal_functions import UntargetedClassification
@@ -88,7 +92,7 @@ _WORD = regex.compile(r"((?:(?=\w)\p{Thai})+)|(\p{Han}+)|(\w+(?:['’\-]\w+)*)")
 
 def segment_words(text:str, # any text, in any of the XNLI languages (or a mix)
                  ) -> list[str]:
-    "The words of `text` in order: Unicode word runs with their combining marks; Thai by PyThaiNLP newmm; Chinese by jieba."
+    "The words of `text` in order: Unicode word runs with combining marks; Thai by PyThaiNLP newmm; Chinese by jieba."
     words = []
     for m in _WORD.finditer(text):
         thai, han, word = m.groups()
@@ -113,13 +117,14 @@ class SegmentedText(AttackedText):
         return self._words
 
     def generate_new_attacked_text(self, new_words:Iterable[str]) -> SegmentedText:
-        "TextAttack's rebuild of the text from `new_words`, with the new word list carried over instead of re-segmented."
+        "TextAttack's rebuild of the text from `new_words`, with the new word list carried over, not re-segmented."
         new_words = list(new_words)
         with mock.patch.object(_attacked_text_module, 'words_from_text', _whitespace_words):
             out = super().generate_new_attacked_text(new_words)
         out.__class__ = type(self)
         it = iter(new_words)
-        out._words_per_input = [[w for seq in itertools.islice(it, len(ws)) for w in seq.split()] for ws in self.words_per_input]
+        out._words_per_input = [[w for seq in itertools.islice(it, len(ws)) for w in seq.split()]
+                                for ws in self.words_per_input]
         out._words = None
         return out
 
@@ -128,7 +133,8 @@ class SegmentedAttack(Attack):
     def attack(self, example, ground_truth_output):
         if isinstance(example, str): example = OrderedDict(text=example)
         if isinstance(example, AttackedText) and not isinstance(example, SegmentedText):
-            example = SegmentedText(example._text_input, {k: v for k, v in example.attack_attrs.items() if k == 'label_names'})
+            example = SegmentedText(example._text_input,
+                                    {k: v for k, v in example.attack_attrs.items() if k == 'label_names'})
         if isinstance(example, OrderedDict): example = SegmentedText(example)
         return super().attack(example, ground_truth_output)
 
@@ -170,7 +176,7 @@ def homophones(lang:str, # XNLI language code ('zh' is the one written in Han ch
     return {c: chars.replace(c, '') for chars in by_sound.values() for c in chars}
 
 class ScriptCharSwap(WordSwap):
-    "One character edit (`op`) on grapheme clusters; inserted/substituted letters come from the word's script in `lang`."
+    "One character edit `op` on grapheme clusters; inserted/substituted letters come from the word's script in `lang`."
     def __init__(self, op:str, # one of `CHAR_OPS`
                  lang:str, # XNLI language whose alphabets to use
                  n:int=1, # random edits tried per word (TextAttack's `random_one=True` is n=1)
@@ -249,10 +255,12 @@ class CodeMixSwap(WordSwap):
                  pivots:int=1, # English translations used as pivots (non-English `lang`)
                  data_dir:str|None=None, # data directory (see `core.data_dir`)
                 ):
-        if lang not in MIX_LANGS: raise HybridNLIError(f"no MUSE dictionary for {lang!r}: code-mixing needs one of {' '.join(MIX_LANGS)}")
+        if lang not in MIX_LANGS:
+            raise HybridNLIError(f"no MUSE dictionary for {lang!r}: code-mixing needs one of {' '.join(MIX_LANGS)}")
         targets = [t for t in (targets or MIX_LANGS) if t != lang]
         bad = [t for t in targets if t not in MIX_LANGS]
-        if bad: raise HybridNLIError(f"no MUSE dictionary for target {bad[0]!r}: use languages from {' '.join(MIX_LANGS)}")
+        if bad:
+            raise HybridNLIError(f"no MUSE dictionary for target {bad[0]!r}: use languages from {' '.join(MIX_LANGS)}")
         super().__init__()
         self.lang, self.targets, self.per_lang, self.pivots = lang, targets, per_lang, pivots
         self.to_en = None if lang == 'en' else _muse(lang, 'en', data_dir)
@@ -261,9 +269,11 @@ class CodeMixSwap(WordSwap):
     def translations(self, word:str) -> dict[str, list[str]]:
         "Candidate replacements of `word` by target language (empty lists where the dictionaries have none)."
         keys = [word, word.lower()]
-        if self.to_en is None: pivots = [next((k for k in keys if any(k in d for d in self.from_en.values())), word.lower())]
+        if self.to_en is None:
+            pivots = [next((k for k in keys if any(k in d for d in self.from_en.values())), word.lower())]
         else: pivots = next((self.to_en[k] for k in keys if k in self.to_en), [])[:self.pivots]
-        out = {t: (pivots[:self.per_lang] if t == 'en' else [w for p in pivots for w in self.from_en[t].get(p, [])[:self.per_lang]])
+        out = {t: (pivots[:self.per_lang] if t == 'en'
+                   else [w for p in pivots for w in self.from_en[t].get(p, [])[:self.per_lang]])
                for t in self.targets}
         cap = word[:1].isupper()
         return {t: list(dict.fromkeys(w[:1].upper() + w[1:] if cap else w for w in ws)) for t, ws in out.items()}
@@ -278,7 +288,9 @@ def _pairs(text_input_list) -> list[tuple[str, str]]:
     "The (premise, hypothesis) pairs TextAttack passes for two-column inputs, checked."
     pairs = [tuple(x) if isinstance(x, (tuple, list)) else (x,) for x in text_input_list]
     bad = next((p for p in pairs if len(p) != 2), None)
-    if bad is not None: raise HybridNLIError(f"NLI model wrapper got an input with {len(bad)} column(s), expected (premise, hypothesis): {bad!r:.80}")
+    if bad is not None:
+        raise HybridNLIError(f"NLI model wrapper got an input with {len(bad)} column(s), "
+                             f"expected (premise, hypothesis): {bad!r:.80}")
     return pairs
 
 class CachedNLIWrapper(ModelWrapper):
@@ -337,16 +349,19 @@ def nli_constraints(lang:str, # XNLI language code (for the stopwords)
                    ) -> list:
     "TextAttack pre-transformation constraints: only `columns` change, each word once, stopwords never."
     columns = set(columns)
-    if not columns or columns - set(NLI_COLUMNS): raise HybridNLIError(f"columns must be a non-empty subset of {NLI_COLUMNS}, got {sorted(columns)}")
+    if not columns or columns - set(NLI_COLUMNS):
+        raise HybridNLIError(f"columns must be a non-empty subset of {NLI_COLUMNS}, got {sorted(columns)}")
     stopwords = language_stopwords(lang) if stopwords is None else set(stopwords)
     return [InputColumnModification(NLI_COLUMNS, set(NLI_COLUMNS) - columns), RepeatModification()] + \
            ([StopwordModification(stopwords=stopwords)] if stopwords else [])
 
 def _attack(model_wrapper, transformation, constraints, query_budget, batch_size) -> SegmentedAttack:
     log = logging.getLogger('textattack.shared.utils.install')  # TextAttack's logger
-    with warnings.catch_warnings():  # "Unknown if model ... compatible" (via the deprecated `logger.warn`): our wrapper is not in its list
+    # "Unknown if model ... compatible" (via the deprecated `logger.warn`): our wrapper is not in its list
+    with warnings.catch_warnings():
         warnings.simplefilter('ignore', DeprecationWarning); log.disabled = True
-        try: goal = UntargetedClassification(model_wrapper, query_budget=query_budget or float('inf'), model_batch_size=batch_size)
+        try: goal = UntargetedClassification(model_wrapper, query_budget=query_budget or float('inf'),
+                                             model_batch_size=batch_size)
         finally: log.disabled = False
     return SegmentedAttack(goal, constraints, transformation, GreedyWordSwapWIR(wir_method='delete'))
 
@@ -382,9 +397,9 @@ def codemix_attack(model_wrapper:ModelWrapper, # e.g. `CachedNLIWrapper`
                    nli_constraints(lang, columns, stopwords) + list(extra), query_budget, batch_size)
 
 # %% ../nbs/07_attack.ipynb #811604bc
-ATTACK_COLUMNS = ['attack', 'lang', 'row', 'label', 'premise', 'hypothesis', 'perturbed_premise', 'perturbed_hypothesis',
-                  'original_output', 'perturbed_output', 'result', 'num_queries', 'words_changed', 'num_words',
-                  'hypothesis_words', 'perturbed_word_pct', 'seconds']
+ATTACK_COLUMNS = ['attack', 'lang', 'row', 'label', 'premise', 'hypothesis', 'perturbed_premise',
+                  'perturbed_hypothesis', 'original_output', 'perturbed_output', 'result', 'num_queries',
+                  'words_changed', 'num_words', 'hypothesis_words', 'perturbed_word_pct', 'seconds']
 JUDGED_COLUMNS = ATTACK_COLUMNS + ['meaning_cos', 'meaning_judge']  # rows of an attack run with a meaning judge
 _RESULT_TYPES = {SuccessfulAttackResult: 'succeeded', FailedAttackResult: 'failed', SkippedAttackResult: 'skipped',
                  MaximizedAttackResult: 'maximized'}
@@ -403,10 +418,12 @@ def attack_row(result, # a TextAttack `AttackResult`
     return dict(attack=attack, lang=example['lang'], row=int(example['row']), label=int(example['label']),
                 premise=example['premise'], hypothesis=example['hypothesis'],
                 perturbed_premise=b._text_input['premise'], perturbed_hypothesis=b._text_input['hypothesis'],
-                original_output=int(result.original_result.output), perturbed_output=int(result.perturbed_result.output),
+                original_output=int(result.original_result.output),
+                perturbed_output=int(result.perturbed_result.output),
                 result=kind, num_queries=int(result.perturbed_result.num_queries), words_changed=changed, num_words=n,
                 hypothesis_words=len(a.words_per_input[-1]),
-                perturbed_word_pct=changed*100.0/n if kind in ('succeeded', 'maximized') and n else 0.0, seconds=round(seconds, 4))
+                perturbed_word_pct=changed*100.0/n if kind in ('succeeded', 'maximized') and n else 0.0,
+                seconds=round(seconds, 4))
 
 def read_attack_rows(path:str|Path, # a CSV written by `run_attacks`
                     ) -> pd.DataFrame:
@@ -420,15 +437,16 @@ def read_attack_rows(path:str|Path, # a CSV written by `run_attacks`
     if header not in (ATTACK_COLUMNS, JUDGED_COLUMNS):
         raise HybridNLIError(f"{path}: line 1, field 'header': not an attack result file (columns {header[:4]}...); "
                              "use a new file name")
-    text = [c for c in ('attack', 'lang', 'premise', 'hypothesis', 'perturbed_premise', 'perturbed_hypothesis', 'result',
-                        'meaning_judge') if c in header]
+    text = [c for c in ('attack', 'lang', 'premise', 'hypothesis', 'perturbed_premise', 'perturbed_hypothesis',
+                        'result', 'meaning_judge') if c in header]
     return pd.read_csv(path, keep_default_na=False, na_values={'seconds': ['nan']}, dtype={c: str for c in text})
 
 def _append_row(path:Path, row:dict):
     "Append `row` (and the header to a new file) as one CSV line, flushed to disk."
     for k, v in row.items():
         if isinstance(v, str) and ('\n' in v or '\r' in v):
-            raise HybridNLIError(f"{path}: lang={row['lang']} row={row['row']}, field '{k}': contains a line break; result files hold one example per line")
+            raise HybridNLIError(f"{path}: lang={row['lang']} row={row['row']}, field '{k}': "
+                                 "contains a line break; result files hold one example per line")
     buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n')
     columns = JUDGED_COLUMNS if 'meaning_cos' in row else ATTACK_COLUMNS
     if not path.exists() or path.stat().st_size == 0: w.writerow(columns)
@@ -456,14 +474,17 @@ def run_attacks(attack:Attack, # e.g. from `char_attack` / `codemix_attack`
     for ex in examples:
         if (name, ex['lang'], int(ex['row'])) in done: continue
         t = time.perf_counter()
-        result = attack.attack(SegmentedText(OrderedDict(premise=ex['premise'], hypothesis=ex['hypothesis'])), int(ex['label']))
+        result = attack.attack(SegmentedText(OrderedDict(premise=ex['premise'], hypothesis=ex['hypothesis'])),
+                               int(ex['label']))
         row = attack_row(result, name, ex, time.perf_counter() - t, budget)
         if judge is not None:
             same = row['perturbed_hypothesis'] == row['hypothesis']
             cos = 1.0 if same else judge.cosine([row['hypothesis']], [row['perturbed_hypothesis']], row['lang'])[0]
             row |= dict(meaning_cos=round(float(cos), 6), meaning_judge=judge.judge(row['lang']))
         _append_row(out, row); done.add((name, ex['lang'], row['row']))
-        if verbose: print(f"{name} {ex['lang']} {row['row']}: {row['result']} ({row['num_queries']} queries, {row['seconds']:.1f} s)")
+        if verbose:
+            print(f"{name} {ex['lang']} {row['row']}: {row['result']} "
+                  f"({row['num_queries']} queries, {row['seconds']:.1f} s)")
     return read_attack_rows(out)
 
 # %% ../nbs/07_attack.ipynb #2f72627d
@@ -490,3 +511,46 @@ def summary_table(rows:pd.DataFrame, # result rows
                  ) -> pd.DataFrame:
     "`attack_summary` per group of `rows`."
     return pd.DataFrame({key: attack_summary(g) for key, g in rows.groupby(list(by))}).T.rename_axis(list(by))
+
+# %% ../nbs/07_attack.ipynb #26104a3e
+# name -> builder(model_wrapper, lang, query_budget, extra, ...)
+ATTACKS = dict(char=char_attack, codemix=codemix_attack)
+ATTACK_LANGS = dict(char=XNLI_LANGS, codemix=MIX_LANGS)  # the languages each attack can run in
+
+# %% ../nbs/07_attack.ipynb #d9cce0c3
+def attack_stage(out:Path, # the stage directory (`results.csv` is appended to and resumed)
+                 classifier, # an `nli.NLIClassifier` (see `nli.load_classifier`)
+                 attack:str, # a key of `ATTACKS`
+                 lang:str, # the language attacked (one of `ATTACK_LANGS[attack]`)
+                 examples:int, # XNLI test rows attacked: the first `examples`
+                 query_budget:int=200, # model queries per example
+                 meaning:bool=False, # keep the meaning (`validity.MeaningPreserved`) and judge every row
+                 data:str|Path|None=None, # data directory (see `core.data_dir`)
+                 **options, # further arguments of the builder, e.g. `han` for `char_attack`
+                ) -> dict:
+    "Attack `classifier` on `lang`; rows into `out/results.csv`, and what `done.json` records."
+    wrapper = CachedNLIWrapper(classifier.encode, classifier.classify)
+    judge, extra = None, []
+    if meaning:
+        from hybrid_nli.validity import MeaningJudge, MeaningPreserved
+        judge = MeaningJudge(); extra = [MeaningPreserved(lang, judge=judge)]
+    test, path = load_xnli('test', lang, data_dir=data), Path(out)/'results.csv'
+    if path.is_file() and read_attack_rows(path).duplicated(['attack', 'lang', 'row']).any():
+        path.unlink()  # written twice over (two runs at once): not a file to resume from
+    rows = run_attacks(ATTACKS[attack](wrapper, lang, query_budget=query_budget, extra=extra, **options),
+                       test.select(range(min(examples, len(test)))), path, attack, judge=judge)
+    return dict(summary=attack_summary(rows), examples=len(rows), encoded_texts=wrapper.n_encoded,
+                queries=wrapper.n_queries)
+
+# %% ../nbs/07_attack.ipynb #7da68e7d
+def attack_stage_problem(d:Path, # a finished attack stage
+                         info:dict, # its `done.json`
+                        ) -> str|None:
+    "Why attack stage `d` is incomplete: rows missing or repeated, or a summary they do not give; else None."
+    if m := missing_output(d, 'results.csv'): return m
+    rows = read_attack_rows(d/'results.csv')
+    if twice := int(rows.duplicated(['attack', 'lang', 'row']).sum()):
+        return f'results.csv repeats {twice} of its examples'
+    if len(rows) != (n := info.get('examples')): return f"results.csv holds {len(rows)} rows, done.json says {n}"
+    same = json.dumps(attack_summary(rows), sort_keys=True) == json.dumps(info.get('summary'), sort_keys=True)
+    return None if same else "done.json's summary is not what results.csv gives"

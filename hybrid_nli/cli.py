@@ -20,7 +20,7 @@ def align(out:str|Path='runs/align', # output directory
           data:str|Path|None=None, # data directory (see `core.data_dir`)
           cache:str|Path|None=None, # cache directory (see `core.cache_dir`)
          ) -> dict:
-    "Cross-lingual translation retrieval on `n` parallel XNLI dev hypotheses in 15 languages; save and return a summary."
+    "Translation retrieval across 15 languages on `n` parallel XNLI dev hypotheses; save and return a summary."
     from hybrid_nli.data import load_xnli
     from hybrid_nli.encoder import load_encoder, translation_retrieval_accuracy
     if n < 2: raise HybridNLIError(f"--n must be at least 2 (got {n})")
@@ -30,12 +30,16 @@ def align(out:str|Path='runs/align', # output directory
     for lang, hyp, row in zip(dev['lang'], dev['hypothesis'], dev['row']): parallel.setdefault(lang, []).append(hyp)
     t0 = time.time(); acc = translation_retrieval_accuracy(encoder, parallel); t_enc = time.time() - t0
     out = Path(out)
-    atomic_write(out/'accuracy.csv', 'query_lang,target_lang,accuracy\n' + ''.join(f'{x},{y},{a:.4f}\n' for (x, y), a in acc.items()))
-    summary = dict(job='align', encoder=spec, rows_per_language=n, languages=list(parallel), mean_accuracy=sum(acc.values())/len(acc),
+    atomic_write(out/'accuracy.csv', 'query_lang,target_lang,accuracy\n'
+                 + ''.join(f'{x},{y},{a:.4f}\n' for (x, y), a in acc.items()))
+    summary = dict(job='align', encoder=spec, rows_per_language=n, languages=list(parallel),
+                   mean_accuracy=sum(acc.values())/len(acc),
                    worst_pair='-'.join(min(acc, key=acc.get)), worst_accuracy=min(acc.values()),
                    seconds=dict(load_encoder=round(t_load, 1), encode_and_rank=round(t_enc, 1)),
-                   versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers', 'datasets')},
-                   machine=dict(python=platform.python_version(), platform=platform.platform()), data_dir=str(data_dir(data)))
+                   versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers',
+                                                     'datasets')},
+                   machine=dict(python=platform.python_version(), platform=platform.platform()),
+                   data_dir=str(data_dir(data)))
     atomic_write(out/'manifest.json', json.dumps(summary, indent=2))
     return summary
 
@@ -64,9 +68,12 @@ def check_out(out:str|Path, # the directory given to `option`
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog='hybrid-nli', description='Hybrid batch training and adversarial robustness on XNLI.')
     sub = p.add_subparsers(dest='command', required=True)
-    r = sub.add_parser('run', help='run or resume an experiment: train, retrieval, NLI heads, clean XNLI, attacks (see configs/)')
-    r.add_argument('--config', required=True, help='experiment YAML, e.g. configs/smoke.yaml (the main job) or configs/cpu-full.yaml')
-    r.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='override config fields, e.g. --set seeds=[0]')
+    r = sub.add_parser('run', help='run or resume an experiment: train, retrieval, NLI heads, clean XNLI, attacks '
+                                   '(see configs/)')
+    r.add_argument('--config', required=True,
+                   help='experiment YAML, e.g. configs/smoke.yaml (the main job) or configs/cpu-full.yaml')
+    r.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+                   help='override config fields, e.g. --set seeds=[0]')
     r.add_argument('--out', default='runs', help='results go to OUT/<name>/ (default: runs)')
     r.add_argument('--only', choices=['train', 'retrieval', 'nli', 'attack'], help='run only the stages of this kind')
     r.add_argument('--dry-run', action='store_true', help='print the plan and the time estimate, run nothing')
@@ -74,16 +81,22 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser('align', help='one-minute encoder check: translation retrieval on real XNLI dev in 15 languages')
     s.add_argument('--out', default='runs/align', help='output directory (default: runs/align)')
     s.add_argument('--n', type=int, default=200, help='XNLI dev rows per language (default: 200)')
-    s.add_argument('--encoder', default='bundled:multilingual-e5-small', help='encoder spec: bundled:NAME, a path or a hub id')
+    s.add_argument('--encoder', default='bundled:multilingual-e5-small',
+                   help='encoder spec: bundled:NAME, a path or a hub id')
     s.add_argument('--data-dir', help='data directory (default: $HYBRID_NLI_DATA or ../shared/data)')
     s.add_argument('--cache-dir', help='cache directory (default: $HYBRID_NLI_CACHE or ~/.cache/hybrid_nli)')
     t = sub.add_parser('train', help='contrastive fine-tuning with X-X / X-Y / hybrid batches (resumes a killed run)')
     t.add_argument('--config', help='YAML file of TrainConfig fields (see configs/)')
-    t.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='override config fields, e.g. --set alpha=0.25 seed=1')
-    t.add_argument('--out', required=True, help='run directory (model/, config.yaml, run.json, train_log.csv, checkpoints/)')
-    n = sub.add_parser('nli', help='train the NLI head of an encoder and evaluate it zero-shot on XNLI test (15 languages + cross-lingual pairs)')
-    n.add_argument('--encoder', default='bundled:multilingual-e5-small', help='encoder spec: bundled:NAME, a trained model directory or a hub id')
-    n.add_argument('--out', required=True, help='output directory (head/, predictions.csv.gz, accuracy.csv, crosslingual.csv, summary.json)')
+    t.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+                   help='override config fields, e.g. --set alpha=0.25 seed=1')
+    t.add_argument('--out', required=True,
+                   help='run directory (model/, config.yaml, run.json, train_log.csv, checkpoints/)')
+    n = sub.add_parser('nli', help='train the NLI head of an encoder and evaluate it zero-shot on XNLI test '
+                                   '(15 languages + cross-lingual pairs)')
+    n.add_argument('--encoder', default='bundled:multilingual-e5-small',
+                   help='encoder spec: bundled:NAME, a trained model directory or a hub id')
+    n.add_argument('--out', required=True,
+                   help='output directory (head/, predictions.csv.gz, accuracy.csv, crosslingual.csv, summary.json)')
     n.add_argument('--rows', type=int, help='XNLI test rows per language (default: all 5010)')
     n.add_argument('--langs', nargs='*', help='XNLI languages (default: all 15)')
     n.add_argument('--seed', type=int, default=0, help='seed of the head (default: 0)')
@@ -106,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument('dir', nargs='?', help='data directory (default: $HYBRID_NLI_DATA or ../shared/data)')
     dc.add_argument('--dataset', nargs='+', metavar='NAME', dest='check_datasets', help='check only these folders')
     dc.add_argument('--quick', action='store_true', help='sha256 only: recount only the files whose checksum differs')
-    m = sub.add_parser('materialise', help='convert the bundled encoder into a sentence-transformers directory and print its path')
+    m = sub.add_parser('materialise',
+                       help='convert the bundled encoder into a sentence-transformers directory and print its path')
     m.add_argument('--name', default='multilingual-e5-small')
     m.add_argument('--cache-dir')
     return p
@@ -123,12 +137,14 @@ def main(argv:list[str]|None=None, # arguments; default `sys.argv[1:]`
             check_out(args.out, sub=cfg.name); cache_dir(args.cache_dir)
             root = run_experiment(cfg, args.out, args.data_dir, args.cache_dir, only=args.only, dry_run=args.dry_run)
             if not args.dry_run:
-                print(f"results: {root}/ (retrieval.csv, nli_accuracy.csv, crosslingual.csv, attacks.csv, manifest.json)")
-                print("pages: nbs/09_report.ipynb reads them; build the site with nbdev_docs (needs Quarto) -> _docs/")
+                print(f"results: {root}/ (retrieval.csv, nli_accuracy.csv, crosslingual.csv, attacks.csv, "
+                      "manifest.json)")
+                print("pages: nbs/10_results.ipynb reads them; build the site with nbdev_docs (needs Quarto) -> _docs/")
         elif args.command == 'align':
             check_out(args.out)
             s = align(args.out, args.n, args.encoder, args.data_dir, args.cache_dir)
-            print(f"cross-lingual translation retrieval, {s['rows_per_language']} XNLI dev sentences x {len(s['languages'])} languages: "
+            print(f"cross-lingual translation retrieval, {s['rows_per_language']} XNLI dev sentences x "
+                  f"{len(s['languages'])} languages: "
                   f"mean accuracy {s['mean_accuracy']:.3f} (worst {s['worst_pair']} {s['worst_accuracy']:.3f})")
             print(f"results: {Path(args.out)/'accuracy.csv'} and {Path(args.out)/'manifest.json'}")
         elif args.command == 'train':
@@ -146,7 +162,8 @@ def main(argv:list[str]|None=None, # arguments; default `sys.argv[1:]`
             s = run_nli(args.out, args.encoder, args.rows, args.langs, data=args.data_dir, cache=args.cache_dir,
                         regime=args.regime, train_sets=args.train_sets, finetune=finetune, **head)
             print(f"XNLI test accuracy, mean over {len(s['languages'])} languages: {s['accuracy']['mean']:.3f}"
-                  + (f"; cross-lingual pairs (off-diagonal) {s['crosslingual_off_diagonal']:.3f}" if 'crosslingual_off_diagonal' in s else ''))
+                  + (f"; cross-lingual pairs (off-diagonal) {s['crosslingual_off_diagonal']:.3f}"
+                     if 'crosslingual_off_diagonal' in s else ''))
             print(f"results: {args.out}")
         elif args.command == 'verify':
             from hybrid_nli.experiment import verify_run

@@ -4,12 +4,12 @@
 
 # %% ../nbs/00_core.ipynb #d2b2ca7f
 from __future__ import annotations
-import contextlib, hashlib, importlib.util, os, shutil, tempfile
+import contextlib, csv, gzip, hashlib, importlib.util, os, shutil, tempfile
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'CACHE_ENV', 'HybridNLIError', 'data_dir', 'cache_dir', 'atomic_write', 'atomic_dir', 'remove_orphans',
-           'text_hash', 'file_digest']
+           'text_hash', 'file_digest', 'missing_output', 'csv_rows']
 
 # %% ../nbs/00_core.ipynb #17359f04
 class HybridNLIError(Exception):
@@ -30,9 +30,12 @@ def data_dir(path:str|Path|None=None, # explicit directory; overrides the enviro
     if path is None:
         path = _checkout_root().parent/'shared'/'data'
         if not path.is_dir():
-            raise HybridNLIError(f"no data directory: set {DATA_ENV} (or pass --data-dir) to the folder holding xnli/, xquad/, ...")
+            raise HybridNLIError(f"no data directory: set {DATA_ENV} (or pass --data-dir) "
+                                 "to the folder holding xnli/, xquad/, ...")
     path = Path(path).expanduser()
-    if not path.is_dir(): raise HybridNLIError(f"data directory {path} does not exist: set {DATA_ENV} (or --data-dir) to the folder holding xnli/, xquad/, ...")
+    if not path.is_dir():
+        raise HybridNLIError(f"data directory {path} does not exist: set {DATA_ENV} (or --data-dir) "
+                             "to the folder holding xnli/, xquad/, ...")
     return path
 
 # %% ../nbs/00_core.ipynb #a9f7c12b
@@ -46,7 +49,8 @@ def cache_dir(path:str|Path|None=None, # explicit directory; overrides the envir
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path): pass
     except OSError as e:
-        raise HybridNLIError(f"cache directory {path} is not writable ({e.strerror}): set {CACHE_ENV} (or --cache-dir) to a writable folder") from None
+        raise HybridNLIError(f"cache directory {path} is not writable ({e.strerror}): "
+                             f"set {CACHE_ENV} (or --cache-dir) to a writable folder") from None
     return path
 
 # %% ../nbs/00_core.ipynb #9d50559f
@@ -115,3 +119,19 @@ def file_digest(path:str|Path, # file to hash
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #166dc7bf
+def missing_output(d:str|Path, # a stage directory
+                   *files:str, # files it must hold, relative to `d`
+                  ) -> str|None:
+    "'<file> is missing' for the first of `files` that `d` lacks, else None."
+    return next((f'{f} is missing' for f in files if not (Path(d)/f).is_file()), None)
+
+# %% ../nbs/00_core.ipynb #9c4c8eea
+def csv_rows(path:str|Path, # a file
+            ) -> int|None:
+    "Data rows of a CSV file (gzipped or not; the header is not a row), None for any other file."
+    path = Path(path)
+    if not path.name.endswith(('.csv', '.csv.gz')): return None
+    with (gzip.open if path.suffix == '.gz' else open)(path, 'rt', encoding='utf-8', newline='') as f:
+        return max(0, sum(1 for _ in csv.reader(f)) - 1)

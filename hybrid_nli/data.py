@@ -16,11 +16,11 @@ from .core import HybridNLIError, atomic_dir, cache_dir, text_hash
 # %% auto #0
 __all__ = ['XNLI_LANGS', 'NLI_LABELS', 'NLI_FEATURES', 'NLI_SETS', 'ALL_MNLI', 'XQUAD_LANGS', 'MLQA_LANGS', 'QA_FEATURES',
            'RETRIEVAL_LANGS', 'Q_FEATURES', 'C_FEATURES', 'PASSAGES', 'PYSBD_RULES', 'MUSE_LANGS', 'PAIR_FEATURES',
-           'DERIVED_FROM', 'DATA_SOURCES', 'MANIFEST_PATH', 'bad_input', 'xnli_from_hub', 'load_xnli',
-           'load_mnli_sample', 'load_nli_set', 'load_nli_train', 'sentence_spans', 'answer_span', 'squad_records',
-           'squad_from_hub', 'load_squad_pairs', 'load_retrieval', 'segment', 'load_muse', 'training_pairs',
-           'pair_sizes', 'check_zero_shot', 'file_counts', 'data_manifest', 'write_data_manifest', 'read_data_manifest',
-           'recorded_files', 'check_data', 'data_notes', 'data_guide']
+           'DERIVED_FROM', 'ZERO_SHOT_RETRIEVAL', 'DATA_SOURCES', 'MANIFEST_PATH', 'bad_input', 'xnli_from_hub',
+           'load_xnli', 'load_mnli_sample', 'load_nli_set', 'load_nli_train', 'sentence_spans', 'answer_span',
+           'squad_records', 'squad_from_hub', 'load_squad_pairs', 'load_retrieval', 'segment', 'load_muse',
+           'training_pairs', 'pair_sizes', 'check_zero_shot', 'file_counts', 'data_manifest', 'write_data_manifest',
+           'read_data_manifest', 'recorded_files', 'check_data', 'data_notes', 'data_guide']
 
 # %% ../nbs/02_data.ipynb #d14e0992
 def bad_input(path:str|Path, # the offending file (or folder)
@@ -35,7 +35,8 @@ def _need(path:Path, # file or folder that must exist
           what:str, # what it should hold, for the message
          ) -> Path:
     "`path` if it exists, else an error that says what was expected there."
-    if not path.exists(): raise bad_input(path, 'whole file', '-', f"not found (expected {what}; see SOURCE.md in its data folder)")
+    if not path.exists():
+        raise bad_input(path, 'whole file', '-', f"not found (expected {what}; see SOURCE.md in its data folder)")
     return path
 
 def _read_text(path:Path, what:str) -> str:
@@ -67,7 +68,8 @@ def _langs(langs:str|list[str]|None, # requested languages; None means all
     if langs is None: return list(known)
     if isinstance(langs, str): langs = [langs]
     for l in langs:
-        if l not in known: raise HybridNLIError(f"unknown language code '{l}' for {what}: expected one of {' '.join(known)}")
+        if l not in known:
+            raise HybridNLIError(f"unknown language code '{l}' for {what}: expected one of {' '.join(known)}")
     return list(langs)
 
 # %% ../nbs/02_data.ipynb #7570c95a
@@ -144,9 +146,11 @@ def _xnli_local(split:str, lang:str, root:Path) -> tuple[Path, dict]:
         labels = [r[2] for r in rows]
     else:
         path, lpath = d/f'test-{lang}.tsv', d/'test-labels.txt'
-        rows, labels = _read_tsv(path, 2, ['premise', 'hypothesis']), _lines(lpath, 'one gold label per line of every test-{lang}.tsv')
+        rows, labels = (_read_tsv(path, 2, ['premise', 'hypothesis']),
+                        _lines(lpath, 'one gold label per line of every test-{lang}.tsv'))
         if len(labels) != len(rows):
-            raise bad_input(lpath, f'line {min(len(labels), len(rows))+1}', 'label', f'{len(labels)} labels but {path.name} has {len(rows)} rows')
+            raise bad_input(lpath, f'line {min(len(labels), len(rows))+1}', 'label',
+                            f'{len(labels)} labels but {path.name} has {len(rows)} rows')
         _check_labels(labels, lpath)
     return path, _nli_rows([r[0] for r in rows], [r[1] for r in rows], labels, lang, path)
 
@@ -157,17 +161,20 @@ def _check_parallel(files:list[tuple[Path, dict]], # (file, columns) per languag
     (p0, c0), *rest = files
     for p, c in rest:
         if len(c['row']) != len(c0['row']):
-            raise bad_input(p, f'line {min(len(c["row"]), len(c0["row"]))+1}', 'row', f"{len(c['row'])} rows but {p0.name} has {len(c0['row'])}; XNLI files must be row-parallel")
+            raise bad_input(p, f'line {min(len(c["row"]), len(c0["row"]))+1}', 'row',
+                            f"{len(c['row'])} rows but {p0.name} has {len(c0['row'])}; XNLI files must be row-parallel")
         if check_labels and c['label'] != c0['label']:
             i = next(i for i, (a, b) in enumerate(zip(c['label'], c0['label'])) if a != b)
-            raise bad_input(p, f'line {i+1}', 'label', f"{NLI_LABELS.int2str(c['label'][i])} but {p0.name} has {NLI_LABELS.int2str(c0['label'][i])}; rows must be parallel")
+            raise bad_input(p, f'line {i+1}', 'label', f"{NLI_LABELS.int2str(c['label'][i])} but {p0.name} has "
+                            f"{NLI_LABELS.int2str(c0['label'][i])}; rows must be parallel")
 
 def xnli_from_hub(ds:Dataset, # one language of `facebook/xnli`: premise, hypothesis, label (int 0/1/2 or ClassLabel)
                   lang:str, # its language code
                  ) -> Dataset:
     "Map a hub XNLI split to our schema (`premise, hypothesis, label, lang, row`)."
     labels = [_label_name(y) for y in ds['label']]
-    return Dataset.from_dict(_nli_rows(ds['premise'], ds['hypothesis'], labels, lang, f'facebook/xnli:{lang}', lambda i: f'row {i}'), features=NLI_FEATURES)
+    return Dataset.from_dict(_nli_rows(ds['premise'], ds['hypothesis'], labels, lang, f'facebook/xnli:{lang}',
+                                       lambda i: f'row {i}'), features=NLI_FEATURES)
 
 def load_xnli(split:str='test', # 'dev' (2490 rows per language) or 'test' (5010)
               langs:str|list[str]|None=None, # language codes; default all of `XNLI_LANGS`
@@ -180,7 +187,8 @@ def load_xnli(split:str='test', # 'dev' (2490 rows per language) or 'test' (5010
     if source == 'hub':
         from datasets import concatenate_datasets, load_dataset
         hub_split = 'validation' if split == 'dev' else 'test'
-        return concatenate_datasets([xnli_from_hub(load_dataset('facebook/xnli', l, split=hub_split), l) for l in langs])
+        return concatenate_datasets([xnli_from_hub(load_dataset('facebook/xnli', l, split=hub_split), l)
+                                     for l in langs])
     if source != 'local': raise HybridNLIError(f"unknown source '{source}': expected 'local' or 'hub'")
     root = core.data_dir(data_dir)
     d = _need(root/'xnli'/split, f'XNLI {split} files {split}-{{lang}}.tsv')
@@ -219,7 +227,8 @@ def _nli_jsonl(path:Path) -> dict:
 def load_mnli_sample(data_dir:str|Path|None=None, # data directory (see `core.data_dir`)
                     ) -> Dataset:
     "The 9000-pair English MultiNLI training sample, in the XNLI schema (`lang='en'`, `row` = line index)."
-    path = _need(core.data_dir(data_dir)/'xnli'/'hkunlp_en'/'train.jsonl', 'MultiNLI sample, JSON lines {premise, hypothesis, label}')
+    path = _need(core.data_dir(data_dir)/'xnli'/'hkunlp_en'/'train.jsonl',
+                 'MultiNLI sample, JSON lines {premise, hypothesis, label}')
     return _cached('mnli', [path], lambda: Dataset.from_dict(_nli_jsonl(path), features=NLI_FEATURES))
 
 # %% ../nbs/02_data.ipynb #871b0e42
@@ -286,14 +295,16 @@ def answer_span(spans:list[tuple[int, int]], # sentence spans of the context
 # %% ../nbs/02_data.ipynb #657ea7d7
 XQUAD_LANGS = 'ar de el en es hi ru th tr vi zh'.split()
 MLQA_LANGS = 'ar de en es hi vi zh'.split()
-QA_FEATURES = Features(lang=Value('string'), passage_lang=Value('string'), qid=Value('string'), question=Value('string'),
-                       passage=Value('string'), context=Value('string'), answer=Value('string'), answer_start=Value('int32'))
+QA_FEATURES = Features(lang=Value('string'), passage_lang=Value('string'), qid=Value('string'),
+                       question=Value('string'), passage=Value('string'), context=Value('string'),
+                       answer=Value('string'), answer_start=Value('int32'))
 
 def _field(obj, key:str, typ, path, where:str):
     "`obj[key]`, checked to be a `typ`; else an error naming `path`, `where` and `key`."
     if not isinstance(obj, dict) or key not in obj: raise bad_input(path, where, key, 'missing')
     v = obj[key]
-    if not isinstance(v, typ) or isinstance(v, bool): raise bad_input(path, where, key, f'expected {getattr(typ, "__name__", typ)}, got {type(v).__name__}')
+    if not isinstance(v, typ) or isinstance(v, bool):
+        raise bad_input(path, where, key, f'expected {getattr(typ, "__name__", typ)}, got {type(v).__name__}')
     return v
 
 def squad_records(squad:dict, # parsed SQuAD JSON (`{'data': [...]}`)
@@ -319,24 +330,32 @@ def squad_records(squad:dict, # parsed SQuAD JSON (`{'data': [...]}`)
                 if not question.strip(): raise bad_input(path, where, 'question', 'empty question')
                 answers = _field(qa, 'answers', list, path, where)
                 if not answers: raise bad_input(path, where, 'answers', 'no answer')
-                text, start = _field(answers[0], 'text', str, path, where), _field(answers[0], 'answer_start', int, path, where)
+                text, start = (_field(answers[0], 'text', str, path, where),
+                               _field(answers[0], 'answer_start', int, path, where))
                 if not 0 <= start < len(ctx) or start + len(text) > len(ctx):
-                    raise bad_input(path, where, 'answer_start', f'answer [{start}, {start+len(text)}) is outside the context (length {len(ctx)})')
-                if ctx[start:start+len(text)] != text: raise bad_input(path, where, 'answers.text', f'{text!r} is not the context text at answer_start {start}')
+                    raise bad_input(path, where, 'answer_start',
+                                    f'answer [{start}, {start+len(text)}) is outside the context (length {len(ctx)})')
+                if ctx[start:start+len(text)] != text:
+                    raise bad_input(path, where, 'answers.text',
+                                    f'{text!r} is not the context text at answer_start {start}')
                 if sents is not None and not any(s <= start < e for s, e, _ in sents):
                     raise bad_input(path, where, 'sentence_breaks', f'no sentence contains answer_start {start}')
-                out.append(dict(qid=qid, question=question, context=ctx, answer=text, answer_start=start, sentences=sents))
+                out.append(dict(qid=qid, question=question, context=ctx, answer=text, answer_start=start,
+                                sentences=sents))
     if not out: raise bad_input(path, 'whole file', 'qas', 'no questions in any paragraph')
     return out
 
 def _load_json(path:Path, what:str):
     "Parsed JSON file; syntax errors name line and column."
     try: return json.loads(_read_text(path, what))
-    except json.JSONDecodeError as e: raise bad_input(path, f'line {e.lineno} column {e.colno}', '(JSON syntax)', f'invalid JSON: {e.msg}') from None
+    except json.JSONDecodeError as e:
+        raise bad_input(path, f'line {e.lineno} column {e.colno}', '(JSON syntax)',
+                        f'invalid JSON: {e.msg}') from None
 
 def _qa_rows(recs:list[dict], lang:str, passage:str) -> dict:
     "Columns of `QA_FEATURES` for the records of one language."
-    if passage not in ('sentence', 'paragraph'): raise HybridNLIError(f"unknown passage '{passage}': expected 'sentence' or 'paragraph'")
+    if passage not in ('sentence', 'paragraph'):
+        raise HybridNLIError(f"unknown passage '{passage}': expected 'sentence' or 'paragraph'")
     cols = defaultdict(list)
     for r in recs:
         ctx, start = r['context'], r['answer_start']
@@ -383,7 +402,8 @@ def _sentences(par:dict, # a LAReQA paragraph: `context`, `sentences`, `sentence
 # %% ../nbs/02_data.ipynb #8d9a811a
 def _squad_path(root:Path, dataset:str, lang:str) -> Path:
     "The official file holding `dataset` questions and contexts in `lang`."
-    return {'xquad': root/'xquad'/f'xquad.{lang}.json', 'mlqa': root/'mlqa'/'dev'/f'dev-context-{lang}-question-{lang}.json',
+    return {'xquad': root/'xquad'/f'xquad.{lang}.json',
+            'mlqa': root/'mlqa'/'dev'/f'dev-context-{lang}-question-{lang}.json',
             'xquad_r': root/'xquad_r'/f'{lang}.json', 'mlqa_r': root/'mlqa_r'/f'{lang}.json'}[dataset]
 
 def _check_same_ids(by_lang:dict[str, list[dict]], # records per language
@@ -395,15 +415,18 @@ def _check_same_ids(by_lang:dict[str, list[dict]], # records per language
     for l, rs in rest:
         ids = {r['qid'] for r in rs}
         if ids != ids0:
-            qid, problem = (min(ids - ids0), f'not in {files[l0].name}') if ids - ids0 else (min(ids0 - ids), f'missing here but in {files[l0].name}')
-            raise bad_input(files[l], f'qid {qid}', 'id', f"{problem} ({len(ids)} vs {len(ids0)} questions); XQuAD files must be parallel")
+            qid, problem = ((min(ids - ids0), f'not in {files[l0].name}') if ids - ids0
+                            else (min(ids0 - ids), f'missing here but in {files[l0].name}'))
+            raise bad_input(files[l], f'qid {qid}', 'id',
+                            f"{problem} ({len(ids)} vs {len(ids0)} questions); XQuAD files must be parallel")
 
 def squad_from_hub(ds:Dataset, # a hub SQuAD-format split: id, question, context, answers{text[], answer_start[]}
                    name:str, # hub name, for errors
                   ) -> list[dict]:
     "Map hub SQuAD rows (`google/xquad`, `facebook/mlqa`) to the validated records of `squad_records`."
     squad = {'data': [{'paragraphs': [{'context': r['context'], 'qas': [{'id': r['id'], 'question': r['question'],
-             'answers': [dict(text=t, answer_start=s) for t, s in zip(r['answers']['text'], r['answers']['answer_start'])]}]}
+             'answers': [dict(text=t, answer_start=s)
+                         for t, s in zip(r['answers']['text'], r['answers']['answer_start'])]}]}
              for r in ds]}]}
     return squad_records(squad, name)
 
@@ -411,17 +434,20 @@ def load_squad_pairs(dataset:str='xquad', # 'xquad' or 'mlqa' (dev)
                      langs:str|list[str]|None=None, # language codes; default all (XQuAD without ro)
                      passage:str='sentence', # 'sentence' (answer-bearing sentence) or 'paragraph'
                      data_dir:str|Path|None=None, # data directory (see `core.data_dir`)
-                     source:str='local', # 'local' official files or 'hub' (`google/xquad`, `facebook/mlqa`; needs network)
+                     source:str='local', # 'local' official files or 'hub' (`google/xquad`, `facebook/mlqa`; online)
                     ) -> Dataset:
     "Question-passage pairs: `lang, passage_lang, qid, question, passage, context, answer, answer_start`."
     defaults = {'xquad': XQUAD_LANGS, 'mlqa': MLQA_LANGS}
     if dataset not in defaults: raise HybridNLIError(f"unknown QA dataset '{dataset}': expected 'xquad' or 'mlqa'")
-    langs = _langs(langs, defaults[dataset] + ['ro']*(dataset == 'xquad'), dataset) if langs is not None else defaults[dataset]
+    langs = (_langs(langs, defaults[dataset] + ['ro']*(dataset == 'xquad'), dataset) if langs is not None
+             else defaults[dataset])
     if source == 'hub':
         from datasets import load_dataset
-        hub = {l: (('google/xquad', f'xquad.{l}') if dataset == 'xquad' else ('facebook/mlqa', f'mlqa.{l}.{l}')) for l in langs}
+        hub = {l: (('google/xquad', f'xquad.{l}') if dataset == 'xquad' else ('facebook/mlqa', f'mlqa.{l}.{l}'))
+               for l in langs}
         by_lang = {l: squad_from_hub(load_dataset(*hub[l], split='validation'), ':'.join(hub[l])) for l in langs}
-        return Dataset.from_dict({k: sum((_qa_rows(by_lang[l], l, passage)[k] for l in langs), []) for k in QA_FEATURES}, features=QA_FEATURES)
+        return Dataset.from_dict({k: sum((_qa_rows(by_lang[l], l, passage)[k] for l in langs), [])
+                                  for k in QA_FEATURES}, features=QA_FEATURES)
     if source != 'local': raise HybridNLIError(f"unknown source '{source}': expected 'local' or 'hub'")
     root = core.data_dir(data_dir)
     files = {l: _need(_squad_path(root, dataset, l), f'{dataset} SQuAD JSON for language {l}') for l in langs}
@@ -435,7 +461,8 @@ def load_squad_pairs(dataset:str='xquad', # 'xquad' or 'mlqa' (dev)
 # %% ../nbs/02_data.ipynb #9c41d495
 RETRIEVAL_LANGS = {'xquad_r': XQUAD_LANGS, 'mlqa_r': MLQA_LANGS}
 Q_FEATURES = Features(lang=Value('string'), qid=Value('string'), question=Value('string'))
-C_FEATURES = Features(lang=Value('string'), sentence=Value('string'), context=Value('string'), qids=List(Value('string')))
+C_FEATURES = Features(lang=Value('string'), sentence=Value('string'), context=Value('string'),
+                      qids=List(Value('string')))
 PASSAGES = ('sentence', 'paragraph')
 
 def _candidate_units(r:dict, lang:str, passage:str, path, segment_missing:bool) -> tuple[list, str]:
@@ -456,7 +483,8 @@ def _retrieval_rows(recs:list[dict], # `squad_records` of one file
     qs, cs, index = defaultdict(list), defaultdict(list), {}
     for r in recs:
         if passage == 'sentence' and not r['answer'].strip():
-            raise bad_input(path, f"qid {r['qid']}", 'answers.text', f"blank answer (answer_start {r['answer_start']}): "
+            raise bad_input(path, f"qid {r['qid']}", 'answers.text',
+                            f"blank answer (answer_start {r['answer_start']}): "
                             "no answer sentence to retrieve; load with passage='paragraph' for paragraph retrieval")
         if r['context'] not in index:
             units, how = _candidate_units(r, lang, passage, path, segment_missing)
@@ -515,7 +543,8 @@ def load_retrieval(dataset:str='xquad_r', # 'xquad_r' (11 languages), 'mlqa_r' (
         parts = [_retrieval_rows(by_lang[l], l, f, passage, segment_missing=own) for l, f in files.items()]
         cf = C_FEATURES | ({'segmenter': Value('string')} if own else {})
         return DatasetDict(
-            questions=Dataset.from_dict({k: sum((q[k] for q, _ in parts), []) for k in Q_FEATURES}, features=Q_FEATURES),
+            questions=Dataset.from_dict({k: sum((q[k] for q, _ in parts), []) for k in Q_FEATURES},
+                                        features=Q_FEATURES),
             candidates=Dataset.from_dict({k: sum((c[k] for _, c in parts), []) for k in cf}, features=Features(cf)))
     key = dict(dataset=dataset if not own else str(Path(dataset).resolve()), langs=list(files)) | (
         dict(passage=passage, parallel=parallel) if own or passage != 'sentence' else {})
@@ -555,17 +584,21 @@ def load_muse(src:str='en', # source language
     "MUSE dictionary `src`→`tgt`: each source word mapped to its translations in file order."
     other = tgt if src == 'en' else src
     if 'en' not in (src, tgt) or other not in MUSE_LANGS:
-        raise HybridNLIError(f"no MUSE dictionary {src}-{tgt}: one side must be 'en' and the other one of {' '.join(MUSE_LANGS)}")
+        raise HybridNLIError(f"no MUSE dictionary {src}-{tgt}: one side must be 'en' and the other one of "
+                             f"{' '.join(MUSE_LANGS)}")
     path = core.data_dir(data_dir)/'muse_dictionaries'/f'{src}-{tgt}.txt'
     out = defaultdict(list)
     for i, l in enumerate(_lines(path, f'MUSE dictionary, one "{src}_word {tgt}_word" per line')):
         parts = l.split()
-        if len(parts) != 2: raise bad_input(path, f'line {i+1}', 'target' if len(parts) < 2 else '(extra)', f'{len(parts)} whitespace-separated fields, expected 2 (source target)')
+        if len(parts) != 2:
+            raise bad_input(path, f'line {i+1}', 'target' if len(parts) < 2 else '(extra)',
+                            f'{len(parts)} whitespace-separated fields, expected 2 (source target)')
         out[parts[0]].append(parts[1])
     return dict(out)
 
 # %% ../nbs/02_data.ipynb #812a5bec
-PAIR_FEATURES = Features(anchor=Value('string'), positive=Value('string'), qid=Value('string'), lang=Value('string'), passage_lang=Value('string'))
+PAIR_FEATURES = Features(anchor=Value('string'), positive=Value('string'), qid=Value('string'), lang=Value('string'),
+                         passage_lang=Value('string'))
 
 def training_pairs(source:str='xquad', # parallel QA source: 'xquad' or 'mlqa'
                    langs:str|list[str]|None=None, # languages; default all of the source (XQuAD without ro)
@@ -575,7 +608,8 @@ def training_pairs(source:str='xquad', # parallel QA source: 'xquad' or 'mlqa'
     "X-X (`xx_L`) and X-Y (`xy_X_Y`) sub-datasets with columns `anchor, positive, qid, lang, passage_lang`."
     qa = load_squad_pairs(source, langs, passage, data_dir)
     by_lang = defaultdict(dict)
-    for l, q, question, psg in zip(qa['lang'], qa['qid'], qa['question'], qa['passage']): by_lang[l][q] = (question, psg)
+    for l, q, question, psg in zip(qa['lang'], qa['qid'], qa['question'], qa['passage']):
+        by_lang[l][q] = (question, psg)
     out = {}
     for x in by_lang:
         for y in by_lang:
@@ -592,23 +626,28 @@ def pair_sizes(pairs:DatasetDict, # output of `training_pairs`
     import pandas as pd
     langs = sorted({pairs[k][0]['lang'] for k in pairs})
     sizes = {(pairs[k][0]['lang'], pairs[k][0]['passage_lang']): len(pairs[k]) for k in pairs}
-    return pd.DataFrame([[sizes.get((x, y), 0) for y in langs] for x in langs], index=pd.Index(langs, name='query\\passage'), columns=langs)
+    return pd.DataFrame([[sizes.get((x, y), 0) for y in langs] for x in langs],
+                        index=pd.Index(langs, name='query\\passage'), columns=langs)
 
 # %% ../nbs/02_data.ipynb #1930c6cb
 DERIVED_FROM = {'xquad_r': 'xquad', 'mlqa_r': 'mlqa', 'xquad': 'xquad', 'mlqa': 'mlqa', 'xnli': 'xnli'}
+ZERO_SHOT_RETRIEVAL = {'xquad': 'mlqa_r', 'mlqa': 'xquad_r'}  # training source -> the retrieval set it is scored on
 
 def check_zero_shot(train_source:str, # training-pair source: 'xquad' or 'mlqa'
                     eval_set:str, # evaluation set: 'xquad_r', 'mlqa_r', 'xnli', ...
                     override:bool=False, # evaluate anyway (the result is not zero-shot), with a warning
                    ) -> bool:
-    "True if evaluating `eval_set` after training on `train_source` is zero-shot; else an error (or a warning if `override`)."
+    "True if `eval_set` is zero-shot after training on `train_source`; else an error (or a warning if `override`)."
     for name in (train_source, eval_set):
-        if name not in DERIVED_FROM: raise HybridNLIError(f"unknown dataset '{name}': expected one of {', '.join(DERIVED_FROM)}")
+        if name not in DERIVED_FROM:
+            raise HybridNLIError(f"unknown dataset '{name}': expected one of {', '.join(DERIVED_FROM)}")
     if DERIVED_FROM[eval_set] != DERIVED_FROM[train_source]: return True
-    why = f"{eval_set} is built from {DERIVED_FROM[eval_set]} (same questions and passages), so the result is not zero-shot"
+    why = (f"{eval_set} is built from {DERIVED_FROM[eval_set]} (same questions and passages), "
+           "so the result is not zero-shot")
     if not override:
-        alt = {'xquad': 'mlqa_r', 'mlqa': 'xquad_r'}.get(DERIVED_FROM[train_source], 'a set built from another source')
-        raise HybridNLIError(f"refusing to evaluate on {eval_set} after training on {train_source}: {why}; evaluate on {alt} instead, or pass override=True")
+        alt = ZERO_SHOT_RETRIEVAL.get(DERIVED_FROM[train_source], 'a set built from another source')
+        raise HybridNLIError(f"refusing to evaluate on {eval_set} after training on {train_source}: {why}; "
+                             f"evaluate on {alt} instead, or pass override=True")
     warnings.warn(f"evaluating on {eval_set} after training on {train_source} (override=True): {why}")
     return False
 

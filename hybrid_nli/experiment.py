@@ -4,32 +4,28 @@
 
 # %% ../nbs/08_experiment.ipynb #7ea96d62
 from __future__ import annotations
-import contextlib, csv, dataclasses, fnmatch, functools, gzip, inspect, json, math, os, platform, shutil, time
+import contextlib, dataclasses, fnmatch, functools, gzip, importlib, inspect, json, math, os, platform, shutil, time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
-from .core import HybridNLIError, atomic_write, file_digest, remove_orphans, text_hash
-from .data import MUSE_LANGS, XNLI_LANGS, training_pairs
+from .core import HybridNLIError, atomic_write, csv_rows, file_digest, remove_orphans, text_hash
+from .data import ZERO_SHOT_RETRIEVAL, check_zero_shot, training_pairs
 from .sampler import STRATEGIES
 from .encoder import PRECISIONS, cpu_bf16_flags, default_device, host_bf16, resolve_precision
 from .trainer import TrainConfig, check_config, config_dict, git_commit, read_config
 from .trainer import check_field, check_training_plan, check_types
 
 # %% auto #0
-__all__ = ['EVAL_SET', 'ATTACKS', 'ATTACK_LANGS', 'SET_PER_ENCODER', 'NLI_FIELDS', 'ARTIFACTS', 'CONTENT_CHECKS', 'UNFINISHED',
-           'LEGACY', 'COSTS', 'COSTS_SOURCE', 'KINDS', 'ExperimentConfig', 'attack_langs', 'load_experiment',
-           'stage_key', 'Encoder', 'run_precision', 'grid', 'train_stage', 'retrieval_stage', 'nli_stage',
-           'attack_stage', 'stage_files', 'stage_outputs', 'stage_problem', 'plan', 'finetune_steps', 'estimate',
-           'run_stage', 'stages_left', 'run_experiment', 'collect', 'verify_run', 'run_time']
+__all__ = ['SET_PER_ENCODER', 'NLI_FIELDS', 'STAGE_MODULES', 'ARTIFACTS', 'UNFINISHED', 'LEGACY', 'COSTS', 'COSTS_SOURCE',
+           'KINDS', 'ExperimentConfig', 'attack_langs', 'load_experiment', 'stage_key', 'Encoder', 'run_precision',
+           'grid', 'stage_function', 'stage_files', 'stage_outputs', 'stage_problem', 'finetune_settings', 'plan',
+           'finetune_steps', 'estimate', 'run_stage', 'stages_left', 'run_experiment', 'collect', 'verify_run',
+           'run_time']
 
 # %% ../nbs/08_experiment.ipynb #e94f53dc
-EVAL_SET = {'xquad': 'mlqa_r', 'mlqa': 'xquad_r'}  # zero-shot: never evaluate on the set derived from the training source
-ATTACKS = ('char', 'codemix')  # `attack.char_attack`, `attack.codemix_attack`
-
 @dataclass
 class ExperimentConfig:
     "The grid and stage sizes of one experiment."
@@ -51,6 +47,7 @@ class ExperimentConfig:
     nli_regimes:list[str] = field(default_factory=lambda: ['frozen']) # 'frozen' and/or 'finetuned' (see `nli`)
     nli_train_sets:list[str]|None = None # English NLI training sets (`data.NLI_SETS`); None = the MultiNLI sample
     nli_finetune:dict = field(default_factory=dict) # `nli.finetune_nli` settings (finetuned regime)
+    finetune_seeds:list[int]|None = None # seeds whose encoders get the finetuned regime; None = every seed
     attacks:list[str] = field(default_factory=lambda: ['char', 'codemix']) # attack names (see `attack`)
     attack_langs:list[str] = field(default_factory=lambda: ['en', 'de']) # languages attacked
     codemix_langs:list[str]|None = None # languages of the codemix attack if not `attack_langs` (MUSE has no sw, ur)
@@ -60,8 +57,7 @@ class ExperimentConfig:
     char_han:str = 'any' # Chinese character edits: 'any' Han character, or a 'homophone' (`attack.ScriptCharSwap`)
     precision:str = 'fp32' # 'auto', 'fp32' or 'bf16': every encode and training step (a stage key only if not fp32)
 
-# %% ../nbs/08_experiment.ipynb #bd95c26f
-ATTACK_LANGS = {'char': XNLI_LANGS, 'codemix': ['en'] + MUSE_LANGS}  # = `attack.MIX_LANGS`, without TextAttack
+# %% ../nbs/08_experiment.ipynb #e62ce926
 SET_PER_ENCODER = ('model', 'source', 'strategy', 'alpha', 'seed', 'data_dir', 'cache_dir', 'precision')  # by the grid
 NLI_FIELDS = dict(rows="field 'nli_test_rows'", langs="field 'nli_langs'", train_rows="field 'nli_train_rows'",
                   regime="field 'nli_regimes'", train_sets="field 'nli_train_sets'", finetune="field 'nli_finetune'",
@@ -75,6 +71,7 @@ def _plain_name(name:str) -> bool:
     "Whether `name` is one folder name: not empty, no path separator, no '..', no leading dot."
     return bool(name) and not name.startswith('.') and '..' not in name and not any(c in name for c in '/\\\0')
 
+# %% ../nbs/08_experiment.ipynb #b1f3601e
 def _check_grid(cfg:ExperimentConfig, where:str):
     "Refuse a bad name or model, empty or repeated lists, unknown strategies, sources, attacks or languages, bad seeds."
     need = lambda ok, k, what: check_field(ok, where, k, getattr(cfg, k), what)
@@ -88,14 +85,17 @@ def _check_grid(cfg:ExperimentConfig, where:str):
         v = getattr(cfg, k) or []; need(len(set(v)) == len(v), k, 'a list without repeats')
     if bad := [s for s in cfg.strategies if s not in ('base', *STRATEGIES)]:
         raise HybridNLIError(f"{where}: unknown strategies {bad}: use base, {', '.join(STRATEGIES)}")
-    if bad := [s for s in cfg.sources if s not in EVAL_SET]:
+    if bad := [s for s in cfg.sources if s not in ZERO_SHOT_RETRIEVAL]:
         raise HybridNLIError(f"{where}: unknown sources {bad}: use xquad, mlqa")
+    need(cfg.finetune_seeds != [] and all(s in cfg.seeds for s in cfg.finetune_seeds or []), 'finetune_seeds',
+         'a non-empty list of seeds from the seeds field, or null (all)')
     if bad := [s for s in cfg.robustness_sources or [] if s not in cfg.sources]:
         raise HybridNLIError(f"{where}: robustness_sources {bad} are not among the sources {cfg.sources}")
     if bad := [a for a in cfg.alphas if not 0 <= a <= 1]:
         raise HybridNLIError(f"{where}: alphas must lie in [0, 1], got {bad}")
     for k in ('seeds', 'secondary_seeds'):
         need(all(0 <= s < 2**32 for s in getattr(cfg, k) or []), k, 'seeds in [0, 2**32)')
+    from hybrid_nli.attack import ATTACK_LANGS, ATTACKS
     if bad := [a for a in cfg.attacks if a not in ATTACKS]:
         raise HybridNLIError(f"{where}: unknown attacks {bad}: use {', '.join(ATTACKS)}")
     need(cfg.codemix_langs != [] and len(set(cfg.codemix_langs or [])) == len(cfg.codemix_langs or []), 'codemix_langs',
@@ -111,6 +111,7 @@ def _check_grid(cfg:ExperimentConfig, where:str):
         need(cfg.model[len('bundled:'):] in BUNDLED, 'model',
              f"bundled:NAME with NAME one of {sorted(BUNDLED)}, a model directory or a hub id")
 
+# %% ../nbs/08_experiment.ipynb #c85b8d32
 def _check_sizes(cfg:ExperimentConfig, where:str):
     "Refuse stage sizes below 1 (`null` = all where allowed) and NLI settings `run_nli` would fail on."
     need = lambda ok, k, what: check_field(ok, where, k, getattr(cfg, k), what)
@@ -125,6 +126,7 @@ def _check_sizes(cfg:ExperimentConfig, where:str):
                        names | {k: f"field 'nli_finetune.{k}'" for k in FINETUNE_RULES}, regime, cfg.nli_train_sets,
                        cfg.nli_finetune)
 
+# %% ../nbs/08_experiment.ipynb #0b7d8bb7
 @functools.lru_cache(maxsize=8)
 def _pairs(source:str, langs:tuple|None, passage:str, data:str|None):
     "`data.training_pairs`, kept for the configs checked next (a check loads each source once)."
@@ -148,6 +150,7 @@ def _check_training(cfg:ExperimentConfig, where:str, data=None):
                 pairs = _pairs(source, tuple(t.langs) if t.langs else None, t.passage, str(data) if data else None)
                 check_training_plan(t, where, 'train.', pairs=pairs)
 
+# %% ../nbs/08_experiment.ipynb #11e3801b
 def load_experiment(path:str|Path, # YAML file of `ExperimentConfig` fields
                     overrides:list|None=None, # `key=value` strings (YAML values) applied after the file
                     data:str|Path|None=None, # data directory for the training plan check (see `core.data_dir`)
@@ -161,11 +164,12 @@ def load_experiment(path:str|Path, # YAML file of `ExperimentConfig` fields
     check_types(cfg, where); _check_grid(cfg, where); _check_sizes(cfg, where); _check_training(cfg, where, data)
     return cfg
 
-# %% ../nbs/08_experiment.ipynb #78fd6137
+# %% ../nbs/08_experiment.ipynb #a89ed53a
 def stage_key(*parts) -> str:
     "A short content hash of JSON-serialisable `parts`."
     return text_hash(json.dumps(parts, sort_keys=True, default=str))[:12]
 
+# %% ../nbs/08_experiment.ipynb #2624f3fa
 @dataclass
 class Encoder:
     "One encoder of the grid."
@@ -178,13 +182,15 @@ class Encoder:
     key:str # content hash of the encoder
     precision:str = 'fp32' # resolved precision of every stage of this encoder
 
+# %% ../nbs/08_experiment.ipynb #a9f2c036
 def run_precision(cfg:ExperimentConfig) -> str:
-    "The precision the stages of `cfg` run in on this host: `cfg.precision`, with 'auto' resolved for `default_device()`."
+    "The precision `cfg`'s stages run in on this host: `cfg.precision`, with 'auto' resolved for `default_device()`."
     return resolve_precision(cfg.precision, default_device())
 
 def grid(cfg:ExperimentConfig) -> list[Encoder]:
-    "Every encoder of the experiment, seed by seed: the base encoder, then each source, strategy and α (a partial run holds whole seeds)."
-    seeds_of = {src: cfg.seeds if i == 0 or cfg.secondary_seeds is None else cfg.secondary_seeds for i, src in enumerate(cfg.sources)}
+    "Every encoder, seed by seed: the base encoder, then each source, strategy and α (a partial run holds whole seeds)."
+    seeds_of = {src: cfg.seeds if i == 0 or cfg.secondary_seeds is None else cfg.secondary_seeds
+                for i, src in enumerate(cfg.sources)}
     out, p = [], run_precision(cfg)
     bf = [] if p == 'fp32' else [p]  # precision enters the keys only when not fp32
     for seed in dict.fromkeys([*cfg.seeds, *(cfg.secondary_seeds or [])]):
@@ -216,86 +222,20 @@ def _finish(d:Path, kind:str, t0:float, **info) -> dict:
     atomic_write(d/'done.json', json.dumps(info, indent=2, default=str))
     return info
 
-# %% ../nbs/08_experiment.ipynb #63f4380e
-def train_stage(e:Encoder, d:Path, data=None, cache=None) -> dict:
-    "Train encoder `e` into `d` (resuming a killed run)."
-    from hybrid_nli.trainer import train
-    t0 = time.time()
-    cfg = dataclasses.replace(e.train, data_dir=str(data) if data else None, cache_dir=str(cache) if cache else None)
-    model = train(cfg, d)
-    shutil.rmtree(d/'checkpoints', ignore_errors=True)  # optimizer states for resuming (1.2 GB); the model is saved
-    return _finish(d, 'train', t0, model=str(model), steps=json.loads((d/'run.json').read_text())['steps'])
+# %% ../nbs/08_experiment.ipynb #3f254a78
+# each has <kind>_stage, <kind>_stage_problem
+STAGE_MODULES = dict(train='trainer', retrieval='retrieval', nli='nli', attack='attack')
 
-def retrieval_stage(spec:str, eval_set:str, questions:int|None, d:Path, data=None, cache=None, precision='fp32') -> dict:
-    "Evaluate encoder `spec` on retrieval set `eval_set`; per-question results and the summary into `d`."
-    from hybrid_nli.data import load_retrieval
-    from hybrid_nli.encoder import load_encoder
-    from hybrid_nli.retrieval import evaluate_retrieval, retrieval_subset
-    t0 = time.time()
-    ds = load_retrieval(eval_set, data_dir=data)
-    if questions: ds = retrieval_subset(ds, questions)
-    r = evaluate_retrieval(load_encoder(spec, cache=cache, precision=precision), ds, cache=cache, name=eval_set)
-    per_q = pd.DataFrame(dict(lang=r.q_lang, qid=r.q_id, multilingual=r.multi, rank_distance=r.rank_distance,
-                              own_first=r.own_first, own_first_chance=r.own_first_chance))
-    for j, l in enumerate(r.langs): per_q[f'ap_{l}'] = r.cross[:, j]
-    atomic_write(d/'per_question.csv.gz', gzip.compress(per_q.to_csv(index=False).encode(), mtime=0))
-    return _finish(d, 'retrieval', t0, eval_set=eval_set, langs=r.langs, pool_size=r.pool_size, summary=r.summary())
-
-def nli_stage(spec:str, cfg:ExperimentConfig, seed:int, d:Path, data=None, cache=None, precision='fp32',
-              regime:str='frozen') -> dict:
-    "The NLI classifier of encoder `spec` in `regime` and its clean XNLI evaluation (see `nli.run_nli`) into `d`."
-    from hybrid_nli.nli import run_nli
-    t0 = time.time()
-    for w in ('head', 'model'): shutil.rmtree(d/w, ignore_errors=True)  # left by an unfinished or invalid run
-    tuned = regime == 'finetuned'
-    s = run_nli(d, spec, cfg.nli_test_rows, cfg.nli_langs, True, data, cache, cfg.nli_train_rows, cfg.nli_dev_rows,
-                precision=precision, regime=regime, train_sets=cfg.nli_train_sets,
-                finetune=cfg.nli_finetune if tuned else None, seed=seed, **({} if tuned else cfg.nli_head))
-    return _finish(d, 'nli', t0, summary=s)
-
-# %% ../nbs/08_experiment.ipynb #e71fc8f0
-@functools.lru_cache(maxsize=1)
-def _classifier(spec:str, nli_dir:Path, cache=None, precision='fp32'):
-    "The NLI classifier of `nli_dir` on encoder `spec`, kept while consecutive attack stages share it."
-    from hybrid_nli.encoder import load_encoder
-    from hybrid_nli.nli import NLIClassifier, load_finetuned, load_head
-    from hybrid_nli.retrieval import EmbeddingCache, encoder_fingerprint
-    model = load_encoder(spec, cache=cache, precision=precision); fp = encoder_fingerprint(model)
-    if (nli_dir/'model').is_dir():  # the finetuned regime: the stage's own encoder, fine-tuned from `spec`
-        model, head, info = load_finetuned(nli_dir, fp, precision)
-        return NLIClassifier(model, head, EmbeddingCache(info['encoder_fingerprint'], cache))
-    return NLIClassifier(model, load_head(nli_dir/'head', fp)[0], EmbeddingCache(fp, cache))
-
-def attack_stage(spec:str, nli_dir:Path, attack:str, lang:str, cfg:ExperimentConfig, d:Path, data=None, cache=None,
-                 precision='fp32') -> dict:
-    "Attack the first `cfg.attack_examples` XNLI test rows of `lang` with the NLI classifier of `nli_dir`; rows into `d`."
-    from hybrid_nli import attack as A
-    from hybrid_nli.data import load_xnli
-    t0 = time.time()
-    A.setup_textattack(cache)
-    clf = _classifier(spec, nli_dir, cache, precision)
-    wrapper = A.CachedNLIWrapper(clf.encode, clf.classify)
-    build = {'char': A.char_attack, 'codemix': A.codemix_attack}[attack]
-    judge, extra = None, []
-    if cfg.attack_meaning:
-        from hybrid_nli.validity import MeaningJudge, MeaningPreserved
-        judge = MeaningJudge(); extra = [MeaningPreserved(lang, judge=judge)]
-    test = load_xnli('test', lang, data_dir=data)
-    options = dict(han=cfg.char_han) if attack == 'char' else {}
-    rows = A.run_attacks(build(wrapper, lang, query_budget=cfg.query_budget, extra=extra, **options),
-                         test.select(range(min(cfg.attack_examples, len(test)))), d/'results.csv', attack, judge=judge)
-    return _finish(d, 'attack', t0, summary=A.attack_summary(rows), examples=len(rows), encoded_texts=wrapper.n_encoded, queries=wrapper.n_queries)
+def stage_function(kind:str, # 'train', 'retrieval', 'nli' or 'attack'
+                   what:str='stage', # 'stage' (runs it) or 'stage_problem' (checks a finished one)
+                  ):
+    "`<kind>_<what>` of the module that owns stages of `kind` (imported when first needed)."
+    return getattr(importlib.import_module(f'hybrid_nli.{STAGE_MODULES[kind]}'), f'{kind}_{what}')
 
 # %% ../nbs/08_experiment.ipynb #716d787a
 ARTIFACTS = ('model/*', '*.safetensors')  # weights: not committed with a run (see .gitignore), checked when present
 
 def _is_artifact(rel:str) -> bool: return any(fnmatch.fnmatch(rel, a) for a in ARTIFACTS)
-
-def _count_rows(path:Path) -> int|None:
-    "Data rows of a CSV file (gzipped or not), None for any other file."
-    if not path.name.endswith(('.csv', '.csv.gz')): return None
-    with (gzip.open if path.suffix == '.gz' else open)(path, 'rt', encoding='utf-8', newline='') as f:
-        return max(0, sum(1 for _ in csv.reader(f)) - 1)
 
 def stage_files(d:Path) -> list[str]:
     "Output files of stage directory `d`, relative: all but `done.json`, checkpoints and dot-files (locks, temps)."
@@ -305,38 +245,8 @@ def stage_files(d:Path) -> list[str]:
 
 def stage_outputs(d:Path) -> dict:
     "Size, sha256 and row count of every output file of stage directory `d`."
-    return {rel: dict(bytes=(d/rel).stat().st_size, sha256=file_digest(d/rel), rows=_count_rows(d/rel))
+    return {rel: dict(bytes=(d/rel).stat().st_size, sha256=file_digest(d/rel), rows=csv_rows(d/rel))
             for rel in stage_files(d)}
-
-# %% ../nbs/08_experiment.ipynb #3731af3c
-def _missing(d:Path, *files:str) -> str|None:
-    return next((f'{f} is missing' for f in files if not (d/f).is_file()), None)
-
-def _train_problem(d:Path, info:dict) -> str|None:
-    "A training stage took at least one optimizer step and logged it."
-    if m := _missing(d, 'run.json', 'train_log.csv', 'config.yaml'): return m
-    steps = json.loads((d/'run.json').read_text()).get('steps', 0)
-    if steps < 1: return f'run.json records {steps} optimizer steps'
-    return None if info.get('steps') == steps else f"done.json says {info.get('steps')} steps, run.json {steps}"
-
-def _retrieval_problem(d:Path, info:dict) -> str|None:
-    if m := _missing(d, 'per_question.csv.gz'): return m
-    return None if _count_rows(d/'per_question.csv.gz') else 'per_question.csv.gz holds no questions'
-
-def _nli_problem(d:Path, info:dict) -> str|None:
-    return _missing(d, 'summary.json', 'accuracy.csv', 'confusion.csv', 'predictions.csv.gz', 'head/head.json')
-
-def _attack_problem(d:Path, info:dict) -> str|None:
-    "An attack stage holds one row per attacked example, none twice, and `done.json`'s summary is what they give."
-    from hybrid_nli.attack import attack_summary, read_attack_rows
-    if m := _missing(d, 'results.csv'): return m
-    rows = read_attack_rows(d/'results.csv')
-    if twice := int(rows.duplicated(['attack', 'lang', 'row']).sum()): return f'results.csv repeats {twice} of its examples'
-    if len(rows) != (n := info.get('examples')): return f"results.csv holds {len(rows)} rows, done.json says {n}"
-    same = json.dumps(attack_summary(rows), sort_keys=True) == json.dumps(info.get('summary'), sort_keys=True)
-    return None if same else "done.json's summary is not what results.csv gives"
-
-CONTENT_CHECKS = dict(train=_train_problem, retrieval=_retrieval_problem, nli=_nli_problem, attack=_attack_problem)
 
 # %% ../nbs/08_experiment.ipynb #2dd0521f
 UNFINISHED = 'not finished (no done.json)'
@@ -350,7 +260,8 @@ def stage_problem(d:Path, # stage directory
     info = _done(d)
     if info is None: return UNFINISHED
     kind = kind or info.get('kind') or d.parent.name
-    if (recorded := info.get('outputs')) is None: return CONTENT_CHECKS[kind](d, info) or LEGACY
+    check = stage_function(kind, 'stage_problem')
+    if (recorded := info.get('outputs')) is None: return check(d, info) or LEGACY
     for rel, rec in recorded.items():
         p = d/rel
         if not p.is_file():
@@ -360,9 +271,9 @@ def stage_problem(d:Path, # stage directory
         if (weights or not _is_artifact(rel)) and file_digest(p) != rec['sha256']:
             return f'{rel} changed after the stage finished (sha256 differs)'
     if extra := sorted(set(stage_files(d)) - set(recorded)): return f'{extra[0]} is not among the outputs of done.json'
-    return CONTENT_CHECKS[kind](d, info)
+    return check(d, info)
 
-# %% ../nbs/08_experiment.ipynb #7ba32a24
+# %% ../nbs/08_experiment.ipynb #45969690
 COSTS = dict(  # per precision; `COSTS_SOURCE` says where each set comes from
     fp32=dict(step_s_per_1k_tokens=3.1, sentences_per_s=65.0, retrieval_sentences_per_s=90.0, attack_s_per_example=0.35,
               nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.25),
@@ -373,7 +284,14 @@ COSTS_SOURCE = dict(fp32='measured on cpu-full stages, 2-core AMD EPYC (AVX2); f
                     bf16='NOT YET MEASURED on an AMX host: the fp32 costs scaled by the ratios of issue 15 (Xeon with '
                          'AMX: encoding 2.7x, a training step 1.16x; the head trains in fp32)')
 
+# %% ../nbs/08_experiment.ipynb #71af1ef5
 def _train_dir(e:Encoder, root:Path) -> Path: return root/'train'/f"{e.label.replace('/', '_')}-{e.key}"
+
+def finetune_settings(cfg:ExperimentConfig) -> dict:
+    "Every `nli.finetune_nli` setting of the finetuned regime: the config's `nli_finetune` over its defaults."
+    from hybrid_nli.nli import FINETUNE_RULES, finetune_nli
+    defaults = {k: p.default for k, p in inspect.signature(finetune_nli).parameters.items() if k in FINETUNE_RULES}
+    return defaults | cfg.nli_finetune
 
 def _nli_key(cfg:ExperimentConfig, e:Encoder, regime:str) -> str:
     "The key of an NLI stage; a frozen head on the MultiNLI sample keeps the key it had before regimes existed."
@@ -381,13 +299,14 @@ def _nli_key(cfg:ExperimentConfig, e:Encoder, regime:str) -> str:
     if regime == 'frozen':
         sets = [cfg.nli_train_sets] if cfg.nli_train_sets else []
         return stage_key('nli', e.key, e.seed, *sizes, cfg.nli_head, *sets)
-    return stage_key('nli', regime, e.key, e.seed, *sizes, cfg.nli_train_sets, cfg.nli_finetune)
+    return stage_key('nli', regime, e.key, e.seed, *sizes, cfg.nli_train_sets, finetune_settings(cfg))
 
 def _attack_options(cfg:ExperimentConfig, attack:str) -> list:
     "The options of an attack stage that enter its key: none at their defaults, so earlier runs keep their keys."
     return (['meaning'] if cfg.attack_meaning else []) + \
            ([f'han-{cfg.char_han}'] if attack == 'char' and cfg.char_han != 'any' else [])
 
+# %% ../nbs/08_experiment.ipynb #9e057755
 def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
     "Every stage of the experiment, in run order: kind, encoder, directory, and its inputs."
     stages = []
@@ -395,12 +314,14 @@ def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
         slug = e.label.replace('/', '_')
         if e.train is not None:
             stages.append(dict(kind='train', enc=e, dir=_train_dir(e, root)))
-        evals = [EVAL_SET[e.source]] if e.source else sorted({EVAL_SET[s] for s in cfg.sources})
+        evals = [ZERO_SHOT_RETRIEVAL[e.source]] if e.source else sorted({ZERO_SHOT_RETRIEVAL[s] for s in cfg.sources})
         for ev in evals:
+            if e.source: check_zero_shot(e.source, ev)  # never a set built from the training source
             k = stage_key('retrieval', e.key, ev, cfg.retrieval_questions)
             stages.append(dict(kind='retrieval', enc=e, eval_set=ev, dir=root/'retrieval'/f'{slug}-{ev}-{k}'))
         if e.source is not None and e.source not in (cfg.robustness_sources or cfg.sources): continue
         for regime in cfg.nli_regimes:
+            if regime == 'finetuned' and e.seed not in (cfg.finetune_seeds or [e.seed]): continue
             nk, name = _nli_key(cfg, e, regime), slug + ('' if regime == 'frozen' else f'-{regime}')
             ndir = root/'nli'/f'{name}-{nk}'
             stages.append(dict(kind='nli', enc=e, regime=regime, dir=ndir))
@@ -411,11 +332,12 @@ def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
                                        dir=root/'attack'/f'{name}-{a}-{l}-{k}'))
     return stages
 
+# %% ../nbs/08_experiment.ipynb #79bf0bf9
 def finetune_steps(cfg:ExperimentConfig) -> tuple[int, int, int]:
     "Optimizer steps, pairs per step and steps between dev scores of the finetuned regime of `cfg`."
     from hybrid_nli.data import MANIFEST_PATH, NLI_SETS
     from hybrid_nli.nli import finetune_nli
-    f = {k: p.default for k, p in inspect.signature(finetune_nli).parameters.items()} | cfg.nli_finetune
+    f = finetune_settings(cfg)
     counts = json.loads(MANIFEST_PATH.read_text(encoding='utf-8'))['files']
     rows = sum(counts[p]['counts']['pairs'] for s in cfg.nli_train_sets or ['mnli_sample'] for p in NLI_SETS[s])
     rows = min(rows, cfg.nli_train_rows or rows)
@@ -431,13 +353,15 @@ def estimate(stage:dict, # a stage of `plan`
     if stage['kind'] == 'train':
         t = stage['enc'].train
         steps = t.max_steps if t.max_steps > 0 else 500
-        return steps*t.batch_size*t.max_length/1000*costs['step_s_per_1k_tokens']
+        held = (steps//t.eval_steps)*2*round(1190*t.heldout)*len(t.langs or range(11)) if t.eval_steps else 0
+        return steps*t.batch_size*t.max_length/1000*costs['step_s_per_1k_tokens'] + held/costs['sentences_per_s']
     if stage['kind'] == 'retrieval':
         n = {'mlqa_r': 7*(1200 + 6500), 'xquad_r': 11*(1190 + 1180)}[stage['eval_set']]
         if cfg.retrieval_questions: n = n*min(1.0, cfg.retrieval_questions/1190)
         return n/costs['retrieval_sentences_per_s']
     if stage['kind'] == 'nli':
-        rows = (cfg.nli_test_rows or 5010)*len(cfg.nli_langs or range(15))*4/3 + (cfg.nli_train_rows or 9000)*1.5 + (cfg.nli_dev_rows or 2490)*4/3
+        rows = ((cfg.nli_test_rows or 5010)*len(cfg.nli_langs or range(15))*4/3 + (cfg.nli_train_rows or 9000)*1.5
+                + (cfg.nli_dev_rows or 2490)*4/3)
         t = rows/costs['sentences_per_s'] + costs['nli_head_s']
         if stage.get('regime') == 'finetuned':
             steps, bs, every = finetune_steps(cfg)
@@ -455,14 +379,38 @@ def _spec(stage:dict, cfg:ExperimentConfig, root:Path) -> str:
     if not _done(tdir): raise HybridNLIError(f"{tdir}: training of {e.label} has not finished")
     return str(tdir/'model')
 
-def run_stage(stage:dict, cfg:ExperimentConfig, root:Path, data=None, cache=None) -> dict:
-    "Run one stage of the plan (its inputs must be done)."
+def _stage_args(stage:dict, cfg:ExperimentConfig, root:Path, data=None, cache=None) -> dict:
+    "The arguments of the stage function that runs `stage`: what the plan and the config say it runs on."
     k, e, d = stage['kind'], stage['enc'], stage['dir']
-    if k == 'train': return train_stage(e, d, data, cache)
+    if k == 'train':
+        return dict(cfg=dataclasses.replace(e.train, data_dir=str(data) if data else None,
+                                            cache_dir=str(cache) if cache else None), out=d)
     spec = _spec(stage, cfg, root)
-    if k == 'retrieval': return retrieval_stage(spec, stage['eval_set'], cfg.retrieval_questions, d, data, cache, e.precision)
-    if k == 'nli': return nli_stage(spec, cfg, e.seed, d, data, cache, e.precision, stage['regime'])
-    return attack_stage(spec, stage['nli_dir'], stage['attack'], stage['lang'], cfg, d, data, cache, e.precision)
+    if k == 'retrieval':
+        return dict(spec=spec, eval_set=stage['eval_set'], out=d, questions=cfg.retrieval_questions, data=data,
+                    cache=cache, precision=e.precision)
+    if k == 'nli':
+        tuned = stage['regime'] == 'finetuned'
+        return dict(out=d, spec=spec, rows=cfg.nli_test_rows, langs=cfg.nli_langs, data=data, cache=cache,
+                    train_rows=cfg.nli_train_rows, dev_rows=cfg.nli_dev_rows, precision=e.precision,
+                    regime=stage['regime'], train_sets=cfg.nli_train_sets, finetune=cfg.nli_finetune if tuned else None,
+                    seed=e.seed, **({} if tuned else cfg.nli_head))
+    from hybrid_nli.nli import load_classifier
+    options = dict(han=cfg.char_han) if stage['attack'] == 'char' else {}
+    return dict(out=d, classifier=load_classifier(stage['nli_dir'], spec, cache, e.precision), attack=stage['attack'],
+                lang=stage['lang'], examples=cfg.attack_examples, query_budget=cfg.query_budget,
+                meaning=cfg.attack_meaning, data=data, **options)
+
+def run_stage(stage:dict, # a stage of `plan` whose inputs are done
+              cfg:ExperimentConfig, # its experiment
+              root:Path, # the run directory
+              data=None, # data directory (see `core.data_dir`)
+              cache=None, # cache directory (see `core.cache_dir`)
+             ) -> dict:
+    "Run `stage` with its module's stage function (`stage_function`) and record it in `done.json`."
+    t0 = time.time()
+    return _finish(stage['dir'], stage['kind'], t0,
+                   **stage_function(stage['kind'])(**_stage_args(stage, cfg, root, data, cache)))
 
 # %% ../nbs/08_experiment.ipynb #d94c0b13
 def _needs(s:dict, root:Path) -> list[Path]:
@@ -496,15 +444,17 @@ def stages_left(stages:list[dict], # `plan(cfg, root)`
         todo += more
     return sorted(todo, key=stages.index)
 
-# %% ../nbs/08_experiment.ipynb #139b7a09
+# %% ../nbs/08_experiment.ipynb #e4b1f288
 def _what(s:dict) -> str:
     regime = [s['regime']] if s.get('regime', 'frozen') != 'frozen' else []
-    return ' '.join([str(s[k]) for k in ('kind', 'eval_set', 'attack', 'lang') if k in s] + regime) + f" {s['enc'].label}"
+    return (' '.join([str(s[k]) for k in ('kind', 'eval_set', 'attack', 'lang') if k in s] + regime)
+            + f" {s['enc'].label}")
 
 def _torchrun() -> bool:
     "Whether this process is one rank of a `torchrun` job, whose ranks run every stage together."
     return int(os.environ.get('WORLD_SIZE', '1')) > 1
 
+# %% ../nbs/08_experiment.ipynb #cd77b4ef
 def _claim(s:dict) -> FileLock|None:
     "The lock of stage `s` if no other process holds it (under torchrun: a lock that never blocks the other ranks)."
     s['dir'].mkdir(parents=True, exist_ok=True)
@@ -526,6 +476,7 @@ def _sweep(stages:list[dict]):
             try: remove_orphans(s['dir'])
             finally: lock.release()
 
+# %% ../nbs/08_experiment.ipynb #bfe7169f
 def _prepare(s:dict) -> bool:
     "Under the stage's lock: whether `s` still has to run and, if so, clear what a rerun must not reuse."
     d, problem = s['dir'], stage_problem(s['dir'], s['kind'])
@@ -534,9 +485,6 @@ def _prepare(s:dict) -> bool:
     if (d/'done.json').is_file():  # finished once but inconsistent, or its weights are gone: start it again
         (d/'done.json').unlink(missing_ok=True)
         if s['kind'] in ('train', 'nli'): shutil.rmtree(d/'model', ignore_errors=True)
-    if s['kind'] == 'attack' and (d/'results.csv').is_file():
-        from hybrid_nli.attack import read_attack_rows
-        if read_attack_rows(d/'results.csv').duplicated(['attack', 'lang', 'row']).any(): (d/'results.csv').unlink()
     return True
 
 # %% ../nbs/08_experiment.ipynb #15e32305
@@ -636,14 +584,15 @@ def collect(cfg:ExperimentConfig, # the experiment
         remove_orphans(root, recursive=False)
         for name, df in tables.items(): atomic_write(root/f'{name}.csv', _csv(df))
         if rows:
-            atomic_write(root/'attack_rows.csv.gz', gzip.compress(pd.concat(rows).to_csv(index=False).encode(), mtime=0))
+            atomic_write(root/'attack_rows.csv.gz',
+                         gzip.compress(pd.concat(rows).to_csv(index=False).encode(), mtime=0))
         manifest = dict(config=dataclasses.asdict(cfg), precision=run_precision(cfg), git_commit=git_commit(),
                         stages=len(plan(cfg, root)),
                         finished=len(timings), seconds=round(sum(t['seconds'] for t in timings), 1),
-                        versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers',
-                                                          'datasets', 'textattack')},
-                        machine=dict(python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
-                                     cpu=_cpu_model(), bf16_native=host_bf16(default_device()),
+                        versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers',
+                                                          'transformers', 'datasets', 'textattack')},
+                        machine=dict(python=platform.python_version(), platform=platform.platform(),
+                                     cpus=os.cpu_count(), cpu=_cpu_model(), bf16_native=host_bf16(default_device()),
                                      bf16_flags=cpu_bf16_flags()))
         atomic_write(root/'manifest.json', json.dumps(manifest, indent=2, default=str))
     return tables
@@ -654,7 +603,7 @@ KINDS = ('train', 'retrieval', 'nli', 'attack')
 def _record(d:Path, kind:str) -> str|None:
     "Add the outputs to the `done.json` of an older version's stage `d` if its content check passes; else why not."
     info = _done(d)
-    if problem := CONTENT_CHECKS[kind](d, info): return problem
+    if problem := stage_function(kind, 'stage_problem')(d, info): return problem
     atomic_write(d/'done.json', json.dumps(dict(info, kind=kind, outputs=stage_outputs(d)), indent=2, default=str))
     return None
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_nli.ipynb #0d492c3a
 from __future__ import annotations
-import gzip, json, math, time
+import functools, gzip, json, math, shutil, time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
-from .core import HybridNLIError, atomic_dir
+from .core import HybridNLIError, atomic_dir, missing_output
 from .data import NLI_LABELS, NLI_SETS, XNLI_LANGS
 from .encoder import encoding
 from .retrieval import EmbeddingCache, encode_cached, encoder_fingerprint, own_prompt
@@ -23,7 +23,8 @@ from .stats import bootstrap_ci, mcnemar_exact, paired_bootstrap
 __all__ = ['FINETUNE_RULES', 'NLI_REGIMES', 'HEAD_RULES', 'nli_prompt', 'pair_features', 'NLIHead', 'embed_pairs',
            'predict_proba', 'train_head', 'save_head', 'load_head', 'NLIClassifier', 'fit_nli_head', 'HeadOnFeatures',
            'DevSelection', 'load_finetuned', 'finetune_nli', 'evaluate_nli', 'accuracy_table', 'confusion',
-           'crosslingual_nli', 'crosslingual_matrix', 'compare_nli', 'check_nli_args', 'run_nli']
+           'crosslingual_nli', 'crosslingual_matrix', 'compare_nli', 'check_nli_args', 'run_nli', 'nli_stage',
+           'nli_stage_problem', 'load_classifier']
 
 # %% ../nbs/06_nli.ipynb #b198a39d
 def nli_prompt(model) -> str|None:
@@ -46,8 +47,8 @@ class NLIHead(nn.Module):
                 ):
         super().__init__()
         self.dim, self.hidden, self.dropout = dim, hidden, dropout
-        layers = [nn.Dropout(dropout), nn.Linear(4*dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 3)] if hidden \
-                 else [nn.Dropout(dropout), nn.Linear(4*dim, 3)]
+        layers = ([nn.Dropout(dropout), nn.Linear(4*dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 3)]
+                  if hidden else [nn.Dropout(dropout), nn.Linear(4*dim, 3)])
         self.net = nn.Sequential(*layers)
         self.register_buffer('mean', torch.zeros(4*dim)); self.register_buffer('std', torch.ones(4*dim))
 
@@ -61,7 +62,7 @@ class NLIHead(nn.Module):
 # %% ../nbs/06_nli.ipynb #6b0b72c3
 def embed_pairs(model, # a `SentenceTransformer`
                 ds:Dataset, # NLI rows with `premise` and `hypothesis`
-                cache:EmbeddingCache|None=None, # this encoder's cache; default `EmbeddingCache(encoder_fingerprint(model))`
+                cache:EmbeddingCache|None=None, # model's cache; default `EmbeddingCache(encoder_fingerprint(model))`
                 batch_size:int=64, # encoding batch size
                ) -> tuple[np.ndarray, np.ndarray]:
     "Premise and hypothesis embeddings `(u, v)` of every row, through the on-disk cache."
@@ -95,7 +96,8 @@ def train_head(train:tuple, # (u, v, labels) of the training pairs
               ) -> tuple[NLIHead, pd.DataFrame]:
     "A head trained on `train`, restored to the epoch with the best `dev` accuracy, and its per-epoch log."
     (tu, tv, ty), (du, dv, dy) = train, dev
-    if len(tu) == 0 or len(du) == 0: raise HybridNLIError(f"NLI head needs training and dev pairs: got {len(tu)} and {len(du)}")
+    if len(tu) == 0 or len(du) == 0:
+        raise HybridNLIError(f"NLI head needs training and dev pairs: got {len(tu)} and {len(du)}")
     torch.manual_seed(seed)
     head = NLIHead(tu.shape[1], hidden, dropout)
     head.standardise_on(tu, tv)
@@ -134,11 +136,12 @@ def load_head(path:str|Path, # directory written by `save_head`
     "The head saved in `path` and its `head.json` info."
     path = Path(path)
     for f in ('head.json', 'head.safetensors'):
-        if not (path/f).is_file(): raise HybridNLIError(f"{path/f}: missing; is {path} a directory written by save_head?")
+        if not (path/f).is_file():
+            raise HybridNLIError(f"{path/f}: missing; is {path} a directory written by save_head?")
     info = json.loads((path/'head.json').read_text())
     if fingerprint is not None and info.get('encoder_fingerprint') != fingerprint:
-        raise HybridNLIError(f"{path}: head was trained on encoder {info.get('encoder_fingerprint')}, not on this encoder "
-                             f"({fingerprint}); train a head for this encoder")
+        raise HybridNLIError(f"{path}: head was trained on encoder {info.get('encoder_fingerprint')}, "
+                             f"not on this encoder ({fingerprint}); train a head for this encoder")
     head = NLIHead(info['dim'], info['hidden'], info['dropout'])
     head.load_state_dict(load_file(str(path/'head.safetensors'))); head.eval()
     return head, info
@@ -205,7 +208,8 @@ def fit_nli_head(model, # a `SentenceTransformer` (frozen)
 class HeadOnFeatures(nn.Module):
     "An `NLIHead` on ready `[u, v, |u-v|, u*v]` features: the classifier `SoftmaxLoss` trains in place of its own."
     def __init__(self, head:NLIHead): super().__init__(); self.head = head
-    def forward(self, features:torch.Tensor) -> torch.Tensor: return self.head.net((features - self.head.mean)/self.head.std)
+    def forward(self, features:torch.Tensor) -> torch.Tensor:
+        return self.head.net((features - self.head.mean)/self.head.std)
 
 # %% ../nbs/06_nli.ipynb #2156c152
 from transformers import TrainerCallback
@@ -216,7 +220,8 @@ class DevSelection(TrainerCallback):
                  dev:Dataset, # model-selection pairs
                  eval_steps:int, # optimizer steps between scores
                 ):
-        self.clf, self.dev, self.eval_steps, self.scores, self.losses, self.best = clf, dev, eval_steps, [], {}, (-1.0, None, 0)
+        (self.clf, self.dev, self.eval_steps,
+         self.scores, self.losses, self.best) = clf, dev, eval_steps, [], {}, (-1.0, None, 0)
         self.texts = list(dict.fromkeys([*dev['premise'], *dev['hypothesis']]))  # each sentence encoded once
 
     def score(self, state):
@@ -262,7 +267,8 @@ FINETUNE_RULES = dict(  # `finetune_nli` settings: (type, test, what the test as
 
 def _pair_columns(ds:Dataset) -> Dataset:
     "The two text columns and the label in `SoftmaxLoss`'s order, named as sentence-transformers expects them."
-    return ds.select_columns(['premise', 'hypothesis', 'label']).rename_columns(dict(premise='sentence1', hypothesis='sentence2'))
+    return (ds.select_columns(['premise', 'hypothesis', 'label'])
+            .rename_columns(dict(premise='sentence1', hypothesis='sentence2')))
 
 def load_finetuned(out:str|Path, # directory written by `finetune_nli` (`model/` + `head/`)
                    fp:str, # fingerprint of the encoder it must have been fine-tuned from
@@ -273,7 +279,8 @@ def load_finetuned(out:str|Path, # directory written by `finetune_nli` (`model/`
     out = Path(out); model = load_encoder(str(out/'model'), precision=precision)
     head, info = load_head(out/'head', encoder_fingerprint(model))
     if info.get('start_fingerprint') != fp:
-        raise HybridNLIError(f"{out}: fine-tuned from encoder {info.get('start_fingerprint')}, not from this one ({fp})")
+        raise HybridNLIError(f"{out}: fine-tuned from encoder {info.get('start_fingerprint')}, "
+                             f"not from this one ({fp})")
     return model, head, info
 
 # %% ../nbs/06_nli.ipynb #1b054d5f
@@ -285,7 +292,7 @@ def finetune_nli(model, # a `SentenceTransformer`: the starting encoder (trained
                  epochs:int=1, # passes over `train`
                  max_steps:int=-1, # optimizer steps; -1 = whole epochs
                  lr:float=2e-5, # encoder learning rate (AdamW, linear decay)
-                 head_lr:float=1e-3, # head learning rate
+                 head_lr:float=2e-5, # head learning rate (the probe is trained already: refine it, do not overwrite it)
                  batch_size:int=32, # pairs per step
                  max_length:int=128, # tokens per sentence, prompt included
                  warmup_ratio:float=0.1, # share of steps with linear warm-up
@@ -296,7 +303,7 @@ def finetune_nli(model, # a `SentenceTransformer`: the starting encoder (trained
                  precision:str='fp32', # 'fp32' or 'bf16' training steps (see `trainer`)
                  keep_processor_kwargs:bool=False, # re-add the bundled encoder's tokenizer setting when saving
                 ) -> tuple[NLIClassifier, pd.DataFrame]:
-    "Fine-tune `model` end to end with an NLI head from a linear probe, keep the step best on `dev`; or load it from `out`."
+    "Fine-tune `model` end to end with an NLI head from a linear probe, keep the best `dev` step; or load from `out`."
     import tempfile
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
@@ -328,20 +335,21 @@ def finetune_nli(model, # a `SentenceTransformer`: the starting encoder (trained
             **_device_args(precision))
         trainer = SentenceTransformerTrainer(model=model, args=args, loss=loss, callbacks=[select],
                                              train_dataset=_pair_columns(train),
-                                             optimizers=(opt, get_linear_schedule_with_warmup(opt, int(warmup_ratio*steps), steps)))
+                                             optimizers=(opt, get_linear_schedule_with_warmup(
+                                                 opt, int(warmup_ratio*steps), steps)))
         trainer.remove_callback(PrinterCallback)  # the log goes to `DevSelection.log`, not to stdout
         trainer.train()
     best_step, fp, log = select.restore(), encoder_fingerprint(model), select.log
     if out is not None:
         settings = dict(epochs=epochs, max_steps=max_steps, lr=lr, head_lr=head_lr, batch_size=batch_size,
-                        max_length=max_length, warmup_ratio=warmup_ratio, eval_steps=eval_steps, probe_epochs=probe_epochs,
-                        freeze_embeddings=freeze_embeddings, seed=seed, precision=precision)
+                        max_length=max_length, warmup_ratio=warmup_ratio, eval_steps=eval_steps,
+                        probe_epochs=probe_epochs, freeze_embeddings=freeze_embeddings, seed=seed, precision=precision)
         with atomic_dir(Path(out)/'model') as tmp:
             model.save(str(tmp))
             if keep_processor_kwargs: _keep_processor_kwargs(Path(tmp))
         save_head(Path(out)/'head', head, fp, regime='finetuned', start_fingerprint=fp0, settings=settings,
-                  log=log.to_dict('records'), best_step=best_step, steps=steps, train_rows=len(train), dev_rows=len(dev),
-                  seconds=dict(probe=round(t1 - t0, 1), finetune=round(time.time() - t1, 1)))
+                  log=log.to_dict('records'), best_step=best_step, steps=steps, train_rows=len(train),
+                  dev_rows=len(dev), seconds=dict(probe=round(t1 - t0, 1), finetune=round(time.time() - t1, 1)))
     return NLIClassifier(model, head, EmbeddingCache(fp, cache)), log
 
 # %% ../nbs/06_nli.ipynb #55511e2b
@@ -364,7 +372,8 @@ def accuracy_table(preds:pd.DataFrame, # rows from `evaluate_nli` (or any frame 
     out = {k: bootstrap_ci(g.correct.to_numpy(float), seed=seed) for k, g in preds.groupby(by, sort=False)}
     if len(out) > 1:
         per_row = preds.pivot_table(index='row', columns=by, values='correct', aggfunc='mean')
-        m = bootstrap_ci(per_row.to_numpy(float).ravel(), np.repeat(per_row.index.to_numpy(), per_row.shape[1]), seed=seed)
+        m = bootstrap_ci(per_row.to_numpy(float).ravel(), np.repeat(per_row.index.to_numpy(), per_row.shape[1]),
+                         seed=seed)
         m['mean'] = float(np.mean([r['mean'] for r in out.values()]))  # the unweighted mean over groups
         out['mean'] = m
     return pd.DataFrame(out).T[['mean', 'lo', 'hi', 'n']].rename(columns={'mean': 'accuracy'})
@@ -418,7 +427,8 @@ def compare_nli(a:pd.DataFrame, # rows from `evaluate_nli` for classifier A
     "Accuracy difference A − B with a paired-bootstrap 95% interval (clustered by row) and McNemar's exact p."
     m = a.merge(b, on=list(keys), suffixes=('_a', '_b'), validate='one_to_one')
     if len(m) != len(a) or len(m) != len(b):
-        raise HybridNLIError(f"paired comparison needs the same examples: {len(a)} and {len(b)} rows, {len(m)} in common")
+        raise HybridNLIError(f"paired comparison needs the same examples: {len(a)} and {len(b)} rows, "
+                             f"{len(m)} in common")
     out = paired_bootstrap(m.correct_a.to_numpy(float), m.correct_b.to_numpy(float), m.row.to_numpy(), seed=seed)
     mc = mcnemar_exact(m.correct_a.to_numpy(), m.correct_b.to_numpy())
     return out | dict(only_a=mc['only_a'], only_b=mc['only_b'], mcnemar_p=mc['p'])
@@ -491,7 +501,7 @@ def run_nli(out:str|Path, # output directory
             finetune:dict|None=None, # `finetune_nli` settings (finetuned regime)
             **head_kwargs, # `train_head` settings (hidden, epochs, lr, seed, ...); only `seed` in the finetuned regime
            ) -> dict:
-    "Fit the NLI classifier of an encoder, evaluate it zero-shot on XNLI test, save the results in `out`, return the summary."
+    "Fit an encoder's NLI classifier, evaluate it zero-shot on XNLI test, save results in `out`, return the summary."
     from hybrid_nli.core import atomic_write
     from hybrid_nli.data import load_nli_train, load_xnli
     from hybrid_nli.encoder import load_encoder, resolve_precision
@@ -518,12 +528,14 @@ def run_nli(out:str|Path, # output directory
     atomic_write(out/'confusion.csv', confusion(preds).to_csv())
     summary = dict(encoder=spec, encoder_fingerprint=clf.cache.path.name, rows_per_language=rows or 5010,
                    languages=list(acc.index[acc.index != 'mean']), accuracy=acc.accuracy.round(4).to_dict(),
-                   train_rows=len(train), dev_rows=len(dev), dev_accuracy=float(log.dev_acc.max()), head_settings=head_kwargs)
+                   train_rows=len(train), dev_rows=len(dev), dev_accuracy=float(log.dev_acc.max()),
+                   head_settings=head_kwargs)
     if regime != 'frozen' or train_sets:  # (kept out of frozen-regime summaries as they were before these options)
         summary.update(regime=regime, train_sets=train_sets or ['mnli_sample'], start_fingerprint=emb_cache.path.name,
                        finetune_settings=finetune or {})
     if crosslingual:
-        t0 = time.time(); matrix, off = crosslingual_matrix(crosslingual_nli(clf, test)); t['crosslingual'] = time.time() - t0
+        t0 = time.time(); matrix, off = crosslingual_matrix(crosslingual_nli(clf, test))
+        t['crosslingual'] = time.time() - t0
         atomic_write(out/'crosslingual.csv', matrix.to_csv())
         summary['crosslingual_off_diagonal'] = round(off, 4)
     encoded = len(emb_cache) - n0 + (0 if n1 is None else len(clf.cache) - n1)
@@ -531,3 +543,33 @@ def run_nli(out:str|Path, # output directory
                    sentences_per_second=round(encoded/(t['head'] + t['evaluate']), 1) if encoded else None)
     atomic_write(out/'summary.json', json.dumps(summary, indent=2))
     return summary
+
+# %% ../nbs/06_nli.ipynb #13178ac5
+def nli_stage(out:Path, # the stage directory
+              spec:str, # the starting encoder's spec
+              **settings, # `run_nli` arguments
+             ) -> dict:
+    "`run_nli` into `out` after removing weights an unfinished run left; what `done.json` records."
+    for w in ('head', 'model'): shutil.rmtree(Path(out)/w, ignore_errors=True)
+    return dict(summary=run_nli(out, spec, **settings))
+
+def nli_stage_problem(d:Path, # a finished NLI stage
+                      info:dict, # its `done.json`
+                     ) -> str|None:
+    "Why NLI stage `d` is incomplete: a table, the predictions or the head's record is missing; else None."
+    return missing_output(d, 'summary.json', 'accuracy.csv', 'confusion.csv', 'predictions.csv.gz', 'head/head.json')
+
+# %% ../nbs/06_nli.ipynb #a11a7527
+@functools.lru_cache(maxsize=1)
+def load_classifier(nli_dir:Path, # an NLI stage directory (`head/`, and `model/` in the finetuned regime)
+                    spec:str, # the encoder spec the stage started from
+                    cache:str|Path|None=None, # cache directory (see `core.cache_dir`)
+                    precision:str='fp32', # 'auto', 'fp32' or 'bf16' for every encode
+                   ) -> NLIClassifier:
+    "The `NLIClassifier` of `nli_dir`, checked against its encoder; kept while consecutive attack stages share it."
+    from hybrid_nli.encoder import load_encoder
+    model = load_encoder(spec, cache=cache, precision=precision); fp = encoder_fingerprint(model)
+    if (Path(nli_dir)/'model').is_dir():  # the finetuned regime: the stage's own encoder, fine-tuned from `spec`
+        model, head, info = load_finetuned(nli_dir, fp, precision)
+        return NLIClassifier(model, head, EmbeddingCache(info['encoder_fingerprint'], cache))
+    return NLIClassifier(model, load_head(Path(nli_dir)/'head', fp)[0], EmbeddingCache(fp, cache))

@@ -4,16 +4,17 @@
 
 # %% ../nbs/05_retrieval.ipynb #7faec1f2
 from __future__ import annotations
-import hashlib, io, json, math, time, warnings
+import gzip, hashlib, io, json, math, time, warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from fastcore.basics import patch
 import torch
 from datasets import DatasetDict
-from .core import HybridNLIError, atomic_write, cache_dir, text_hash
+from .core import HybridNLIError, atomic_write, cache_dir, csv_rows, missing_output, text_hash
 from .encoder import encoding, model_precision
 from .stats import bootstrap_ci, paired_bootstrap
 
@@ -21,7 +22,7 @@ from .stats import bootstrap_ci, paired_bootstrap
 __all__ = ['SETTINGS', 'PAPER_CLAIMS', 'CANDIDATE_TEXT', 'encoder_fingerprint', 'EmbeddingCache', 'encode_cached', 'own_prompt',
            'retrieval_problems', 'check_retrieval', 'rank_order', 'ranking_stats', 'ap_reference', 'RetrievalResult',
            'relevance_index', 'evaluate_rankings', 'claims_table', 'candidate_texts', 'evaluate_retrieval',
-           'retrieval_subset']
+           'retrieval_subset', 'retrieval_stage', 'read_retrieval_stage', 'retrieval_stage_problem']
 
 # %% ../nbs/05_retrieval.ipynb #586bf30c
 _PATH_KEYS = ('_name_or_path', 'transformers_version')  # where the model was loaded from, and by which library version
@@ -33,7 +34,8 @@ def _identity(model) -> list[str]:
     config = {k: v for k, v in config.to_dict().items() if k not in _PATH_KEYS} if config is not None else {}
     tok = getattr(first, 'tokenizer', None)
     return [json.dumps(config, sort_keys=True, default=str), repr(model), str(getattr(model, 'max_seq_length', None)),
-            repr(sorted((getattr(model, 'prompts', {}) or {}).items())), f'{type(tok).__name__}:{len(tok) if tok else 0}',
+            repr(sorted((getattr(model, 'prompts', {}) or {}).items())),
+            f'{type(tok).__name__}:{len(tok) if tok else 0}',
             *([f'precision:{p}'] if (p := model_precision(model)) != 'fp32' else [])]  # fp32 keeps its old fingerprint
 
 def encoder_fingerprint(model, # a `SentenceTransformer` (any `torch.nn.Module` with `state_dict`)
@@ -57,7 +59,8 @@ class EmbeddingCache:
                  cache:str|Path|None=None, # cache directory; default `cache_dir()`
                  dtype:str='float32', # storage type of new shards: 'float32' or 'float16'
                 ):
-        if dtype not in ('float32', 'float16'): raise HybridNLIError(f"unknown embedding dtype {dtype!r}: use 'float32' or 'float16'")
+        if dtype not in ('float32', 'float16'):
+            raise HybridNLIError(f"unknown embedding dtype {dtype!r}: use 'float32' or 'float16'")
         self.path, self.dtype = cache_dir(cache)/'embeddings'/fingerprint, dtype
         self.index, self._shards = {}, {}
         self.path.mkdir(parents=True, exist_ok=True)
@@ -68,7 +71,8 @@ class EmbeddingCache:
         try:
             with np.load(f) as z: keys = z['keys']
         except Exception as e:
-            raise HybridNLIError(f"{f}: unreadable embedding shard ({type(e).__name__}); delete it and the vectors are recomputed") from None
+            raise HybridNLIError(f"{f}: unreadable embedding shard ({type(e).__name__}); "
+                                 "delete it and the vectors are recomputed") from None
         for i, k in enumerate(keys.tolist()): self.index.setdefault(k, (f.name, i))
 
     def __len__(self): return len(self.index)
@@ -134,9 +138,10 @@ def retrieval_problems(ds:DatasetDict, # `questions` and `candidates` as from `l
     qs, cs = ds['questions'], ds['candidates']
     answered = {q for qids in cs['qids'] for q in qids}
     asked = set(qs['qid'])
-    out = [f"{name}: question lang={l} qid={q}: no candidate answers it" for l, q in zip(qs['lang'], qs['qid']) if q not in answered]
-    out += [f"{name}: candidate #{i} lang={l}: qid={q} names no question" for i, (l, qids) in enumerate(zip(cs['lang'], cs['qids']))
-            for q in qids if q not in asked]
+    out = [f"{name}: question lang={l} qid={q}: no candidate answers it"
+           for l, q in zip(qs['lang'], qs['qid']) if q not in answered]
+    out += [f"{name}: candidate #{i} lang={l}: qid={q} names no question"
+            for i, (l, qids) in enumerate(zip(cs['lang'], cs['qids'])) for q in qids if q not in asked]
     return out
 
 def check_retrieval(ds:DatasetDict, # `questions` and `candidates`
@@ -163,10 +168,11 @@ def rank_order(scores:torch.Tensor, # [queries, pool] scores
 def ranking_stats(scores:torch.Tensor, # [queries, pool] scores
                   relevant:torch.Tensor, # [queries, pool] bool relevance
                  ) -> dict:
-    "Per query: `ap` (nan if nothing is relevant), `n_rel`, `first`/`last` rank of a relevant candidate, `best` (its pool index)."
+    "Per query: `ap` (nan if none is relevant), `n_rel`, `first`/`last` relevant rank, `best` (pool index of `first`)."
     order = rank_order(scores, relevant)
     rel = relevant.gather(1, order)
-    if not rel.shape[1]:  # an empty pool (a language a small subset asks in but holds no candidate of): nothing relevant
+    # an empty pool (a language a small subset asks in but holds no candidate of): nothing relevant
+    if not rel.shape[1]:
         rel, order = torch.zeros(len(rel), 1, dtype=torch.bool), torch.zeros(len(rel), 1, dtype=torch.long)
     n_rel = rel.sum(1)
     pos = torch.arange(1, rel.shape[1] + 1, dtype=torch.float64)
@@ -207,12 +213,12 @@ class RetrievalResult:
     def matrix(self):
         "mAP per (query language, pool language), as a pandas DataFrame (rows: query language)."
         import pandas as pd
-        m = [[np.nanmean(self.cross[self.q_lang == x, j]) if np.isfinite(self.cross[self.q_lang == x, j]).any() else np.nan
-              for j, _ in enumerate(self.langs)] for x in self.langs]
+        m = [[np.nanmean(self.cross[self.q_lang == x, j]) if np.isfinite(self.cross[self.q_lang == x, j]).any()
+              else np.nan for j, _ in enumerate(self.langs)] for x in self.langs]
         return pd.DataFrame(m, index=pd.Index(self.langs, name='query\\pool'), columns=self.langs)
 
     def per_question(self, setting:str) -> np.ndarray:
-        "Per-question values of `setting`: 'multilingual', 'monolingual', 'cross-lingual' (mean over pools Y ≠ X), 'rank_distance', 'own_first'."
+        "Per-question values of `setting` (one of `SETTINGS`); 'cross-lingual' is the mean over pools Y ≠ X."
         own = np.array([self.langs.index(l) for l in self.q_lang])
         if setting == 'multilingual': return self.multi
         if setting == 'monolingual': return self.cross[np.arange(len(own)), own]
@@ -225,15 +231,17 @@ class RetrievalResult:
         raise HybridNLIError(f"unknown setting {setting!r}: use one of {', '.join(SETTINGS)}")
 
     def summary(self) -> dict:
-        "Headline numbers: mAP per setting, cross-lingual mean over pairs, language bias, and how many APs were undefined."
+        "Headline numbers: mAP per setting, cross-lingual mean over pairs, language bias, how many APs were undefined."
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', RuntimeWarning)  # means of empty slices are nan, as intended
             m = self.matrix().to_numpy(); off = ~np.eye(len(self.langs), dtype=bool)
             out = {'multilingual': np.nanmean(self.multi), 'monolingual': np.nanmean(self.per_question('monolingual')),
                    'cross-lingual': np.nanmean(m[off]) if off.any() else np.nan,
-                   'rank_distance': np.nanmean(self.rank_distance), 'rank_distance_norm': np.nanmean(self.rank_distance)/self.pool_size,
+                   'rank_distance': np.nanmean(self.rank_distance),
+                   'rank_distance_norm': np.nanmean(self.rank_distance)/self.pool_size,
                    'own_first': np.nanmean(self.own_first), 'own_first_chance': np.nanmean(self.own_first_chance),
-                   'questions': len(self.multi), 'pool_size': self.pool_size, 'undefined_ap': int(np.isnan(self.cross).sum())}
+                   'questions': len(self.multi), 'pool_size': self.pool_size,
+                   'undefined_ap': int(np.isnan(self.cross).sum())}
         return {k: float(v) if isinstance(v, np.floating) else v for k, v in out.items()}
 
 SETTINGS = ('multilingual', 'monolingual', 'cross-lingual', 'rank_distance', 'own_first')
@@ -257,11 +265,14 @@ def evaluate_rankings(Q:np.ndarray, # [questions, dim] question embeddings
     "Multilingual, monolingual and cross-lingual AP per question, and language bias, from precomputed embeddings."
     check_retrieval(ds, name, strict)
     q_lang, c_lang = np.array(ds['questions']['lang']), np.array(ds['candidates']['lang'])
-    if len(Q) != len(q_lang) or len(C) != len(c_lang): raise HybridNLIError(f"{len(Q)} question and {len(C)} candidate embeddings for {len(q_lang)} questions and {len(c_lang)} candidates")
+    if len(Q) != len(q_lang) or len(C) != len(c_lang):
+        raise HybridNLIError(f"{len(Q)} question and {len(C)} candidate embeddings "
+                             f"for {len(q_lang)} questions and {len(c_lang)} candidates")
     langs = list(dict.fromkeys(c_lang.tolist() + q_lang.tolist()))
     cols = [torch.from_numpy(np.flatnonzero(c_lang == l)) for l in langs]
     rel_idx = relevance_index(ds)
-    Qt, Ct = torch.from_numpy(np.ascontiguousarray(Q, np.float32)), torch.from_numpy(np.ascontiguousarray(C, np.float32))
+    Qt, Ct = (torch.from_numpy(np.ascontiguousarray(Q, np.float32)),
+              torch.from_numpy(np.ascontiguousarray(C, np.float32)))
     c_lang_code = torch.tensor([langs.index(l) for l in c_lang])
     nq = len(q_lang)
     multi, rd, own, chance = (np.full(nq, np.nan) for _ in range(4))
@@ -298,6 +309,27 @@ def notes(self:RetrievalResult) -> list[str]:
             'are not parallel), so the rank distance is undefined and own-language-first is trivially 1; '
             'monolingual and multilingual mAP are defined']
 
+# %% ../nbs/05_retrieval.ipynb #f99c3045
+@patch
+def to_frame(self:RetrievalResult) -> pd.DataFrame:
+    "One row per question: language, id, multilingual AP, bias measures, and AP in each language's pool (`ap_<lang>`)."
+    q = pd.DataFrame(dict(lang=self.q_lang, qid=self.q_id, multilingual=self.multi, rank_distance=self.rank_distance,
+                          own_first=self.own_first, own_first_chance=self.own_first_chance))
+    for j, l in enumerate(self.langs): q[f'ap_{l}'] = self.cross[:, j]
+    return q
+
+# %% ../nbs/05_retrieval.ipynb #6683f6c6
+@patch(cls_method=True)
+def from_frame(cls:RetrievalResult,
+               q:pd.DataFrame, # rows of `to_frame` (e.g. read back from CSV)
+               langs:list, # the pool languages, in pool order
+               pool_size:int, # candidates in the multilingual pool
+              ) -> RetrievalResult:
+    "The `RetrievalResult` whose `to_frame` is `q`."
+    return cls(langs, q.lang.to_numpy(str), q.qid.to_numpy(str), q.multilingual.to_numpy(float),
+               q[[f'ap_{l}' for l in langs]].to_numpy(float), q.rank_distance.to_numpy(float),
+               q.own_first.to_numpy(float), q.own_first_chance.to_numpy(float), pool_size)
+
 # %% ../nbs/05_retrieval.ipynb #3aa161f3
 PAPER_CLAIMS = [
     ('X-X beats X-Y in monolingual retrieval', 'monolingual', 'xx', 'xy', '>'),
@@ -320,17 +352,21 @@ def claims_table(results:dict, # model name -> `RetrievalResult`, all on the sam
     rows = []
     for text, setting, a, b, rel in claims:
         missing = [m for m in (a, b) if m not in results]
-        if missing: raise HybridNLIError(f"claim {text!r} needs results for {', '.join(missing)} (have {', '.join(results) or 'none'})")
+        if missing:
+            raise HybridNLIError(f"claim {text!r} needs results for {', '.join(missing)} "
+                                 f"(have {', '.join(results) or 'none'})")
         ra, rb = results[a], results[b]
         if not (np.array_equal(ra.q_id, rb.q_id) and np.array_equal(ra.q_lang, rb.q_lang)):
             raise HybridNLIError(f"claim {text!r}: {a} and {b} were evaluated on different questions")
         d = paired_bootstrap(ra.per_question(setting), rb.per_question(setting), ra.q_id, n=n, seed=seed)
-        if rel not in ('>', '<', '≈'): raise HybridNLIError(f"unknown relation {rel!r} in claim {text!r}: use '>', '<' or '≈'")
+        if rel not in ('>', '<', '≈'):
+            raise HybridNLIError(f"unknown relation {rel!r} in claim {text!r}: use '>', '<' or '≈'")
         ok = {'>': d['lo'] > 0, '<': d['hi'] < 0, '≈': -margin <= d['lo'] and d['hi'] <= margin}[rel]
         wrong = {'>': d['hi'] < 0, '<': d['lo'] > 0, '≈': d['lo'] > margin or d['hi'] < -margin}[rel]
-        rows.append(dict(claim=text, setting=setting, a=a, b=b, relation=rel, a_value=float(np.nanmean(ra.per_question(setting))),
-                         b_value=float(np.nanmean(rb.per_question(setting))), diff=d['diff'], lo=d['lo'], hi=d['hi'], p=d['p'],
-                         verdict='holds' if ok else 'contradicted' if wrong else 'inconclusive'))
+        rows.append(dict(claim=text, setting=setting, a=a, b=b, relation=rel,
+                         a_value=float(np.nanmean(ra.per_question(setting))),
+                         b_value=float(np.nanmean(rb.per_question(setting))), diff=d['diff'], lo=d['lo'], hi=d['hi'],
+                         p=d['p'], verdict='holds' if ok else 'contradicted' if wrong else 'inconclusive'))
     return pd.DataFrame(rows)
 
 # %% ../nbs/05_retrieval.ipynb #73a80dab
@@ -340,7 +376,8 @@ def candidate_texts(ds:DatasetDict, # retrieval set
                     candidate:str='sentence', # a key of `CANDIDATE_TEXT`
                    ) -> list[str]:
     "The text encoded for each candidate."
-    if candidate not in CANDIDATE_TEXT: raise HybridNLIError(f"unknown candidate text {candidate!r}: use one of {', '.join(CANDIDATE_TEXT)}")
+    if candidate not in CANDIDATE_TEXT:
+        raise HybridNLIError(f"unknown candidate text {candidate!r}: use one of {', '.join(CANDIDATE_TEXT)}")
     f = CANDIDATE_TEXT[candidate]
     return [f(s, c) for s, c in zip(ds['candidates']['sentence'], ds['candidates']['context'])]
 
@@ -380,3 +417,36 @@ def retrieval_subset(ds:DatasetDict, # retrieval set
     qids = {q for qs in cands['qids'] for q in qs}
     keep_q = [i for i, q in enumerate(ds['questions']['qid']) if q in qids]
     return DatasetDict(questions=ds['questions'].select(keep_q), candidates=cands)
+
+# %% ../nbs/05_retrieval.ipynb #a6160723
+def retrieval_stage(spec:str, # encoder spec (see `encoder.load_encoder`)
+                    eval_set:str, # retrieval set: 'xquad_r', 'mlqa_r' or a SQuAD-format directory
+                    out:Path, # the stage directory
+                    questions:int|None=None, # question ids (`retrieval_subset`); None = all
+                    data:str|Path|None=None, # data directory (see `core.data_dir`)
+                    cache:str|Path|None=None, # cache directory (see `core.cache_dir`)
+                    precision:str='fp32', # 'auto', 'fp32' or 'bf16' for every encode
+                   ) -> dict:
+    "Evaluate encoder `spec` on `eval_set`; per-question rows into `out`, and what `done.json` records."
+    from hybrid_nli.data import load_retrieval
+    from hybrid_nli.encoder import load_encoder
+    ds = load_retrieval(eval_set, data_dir=data)
+    if questions: ds = retrieval_subset(ds, questions)
+    r = evaluate_retrieval(load_encoder(spec, cache=cache, precision=precision), ds, cache=cache, name=eval_set)
+    atomic_write(Path(out)/'per_question.csv.gz', gzip.compress(r.to_frame().to_csv(index=False).encode(), mtime=0))
+    return dict(eval_set=eval_set, langs=r.langs, pool_size=r.pool_size, summary=r.summary())
+
+# %% ../nbs/05_retrieval.ipynb #7b6dfe2a
+def read_retrieval_stage(d:str|Path, # a finished retrieval stage
+                        ) -> RetrievalResult:
+    "The `RetrievalResult` of retrieval stage `d`, from its per-question file and `done.json`."
+    info = json.loads((Path(d)/'done.json').read_text(encoding='utf-8'))
+    q = pd.read_csv(Path(d)/'per_question.csv.gz', keep_default_na=False, na_values=[''])
+    return RetrievalResult.from_frame(q, info['langs'], info['pool_size'])
+
+def retrieval_stage_problem(d:Path, # a finished retrieval stage
+                      info:dict, # its `done.json`
+                     ) -> str|None:
+    "Why retrieval stage `d` is incomplete: its per-question file is missing or holds no question; else None."
+    if m := missing_output(d, 'per_question.csv.gz'): return m
+    return None if csv_rows(d/'per_question.csv.gz') else 'per_question.csv.gz holds no questions'

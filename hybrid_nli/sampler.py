@@ -53,7 +53,8 @@ class HybridBatchSampler(MultiDatasetDefaultBatchSampler):
     def _tickets(self, want_xx, count):
         "`count` sub-dataset indices of one type, drawn without replacement in proportion to their steps."
         if count == 0: return []  # draw nothing, so α = 0 and α = 1 consume the generator exactly as `xy` and `xx` do
-        pool = [i for i, (n, x) in enumerate(zip(self._steps(), self.is_xx)) if self.alpha is None or x == want_xx for _ in range(n)]
+        pool = [i for i, (n, x) in enumerate(zip(self._steps(), self.is_xx)) if self.alpha is None or x == want_xx
+                for _ in range(n)]
         return [pool[j] for j in torch.randperm(len(pool), generator=self.generator)[:count].tolist()]
 
     def plan(self) -> list[int]:
@@ -61,7 +62,8 @@ class HybridBatchSampler(MultiDatasetDefaultBatchSampler):
         if self.generator is not None and self.seed is not None: self.generator.manual_seed(self.seed + self.epoch)
         k, m = self.plan_sizes()
         xx, xy = iter(self._tickets(True, k)), iter(self._tickets(False, m))
-        return [next(xx) if is_xx else next(xy) for is_xx in (torch.randperm(k + m, generator=self.generator) < k).tolist()]
+        return [next(xx) if is_xx else next(xy)
+                for is_xx in (torch.randperm(k + m, generator=self.generator) < k).tolist()]
 
     def __iter__(self):
         offsets = [0, *accumulate(len(d) for d in self.dataset.datasets)]
@@ -79,7 +81,8 @@ def check_strategy(strategy:str, # one of `STRATEGIES`
                    alpha:float|None, # X-X probability, used by `hybrid`
                   ):
     "Fail with a clear message on an unknown strategy or an α outside [0, 1]."
-    if strategy not in STRATEGIES: raise HybridNLIError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    if strategy not in STRATEGIES:
+        raise HybridNLIError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     if strategy == 'hybrid' and (alpha is None or not 0 <= alpha <= 1):
         raise HybridNLIError(f"alpha must be a probability in [0, 1] for the hybrid strategy (got {alpha!r})")
 
@@ -95,7 +98,8 @@ def select_strategy(pairs:DatasetDict, # output of `data.training_pairs`
     check_strategy(strategy, 0.5)
     keep = {'xx': ('xx_',), 'xy': ('xy_',)}.get(strategy, ('xx_', 'xy_'))
     out = DatasetDict({k: v for k, v in pairs.items() if k.startswith(keep)})
-    if not out: raise HybridNLIError(f"strategy {strategy!r} has no sub-datasets in {sorted(pairs)}: check the language list")
+    if not out:
+        raise HybridNLIError(f"strategy {strategy!r} has no sub-datasets in {sorted(pairs)}: check the language list")
     return out
 
 # %% ../nbs/03_sampler.ipynb #9182765a
@@ -122,4 +126,5 @@ def build_sampler(pairs:DatasetDict, # sub-datasets (any columns; samplers see `
     texts = [pairs[k].select_columns(['anchor', 'positive']) for k in pairs]
     g = torch.Generator(); g.manual_seed(seed)
     subs = [sub_batch_sampler(t, batch_size, drop_last=True, generator=g, seed=seed) for t in texts]
-    return batch_sampler_factory(list(pairs), alpha, world_size)(ConcatDataset(texts), batch_samplers=subs, generator=g, seed=seed)
+    return batch_sampler_factory(list(pairs), alpha, world_size)(ConcatDataset(texts), batch_samplers=subs,
+                                                                 generator=g, seed=seed)

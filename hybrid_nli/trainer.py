@@ -4,30 +4,33 @@
 
 # %% ../nbs/04_trainer.ipynb #c118f273
 from __future__ import annotations
-import csv, dataclasses, io, json, math, os, platform, subprocess, time, types, typing
+import csv, dataclasses, functools, io, json, math, os, platform, random, shutil, subprocess, time, types, typing
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 from datasets import DatasetDict
 from torch.utils.data import BatchSampler, ConcatDataset
-from .core import HybridNLIError, atomic_dir, atomic_write, remove_orphans
+from .core import HybridNLIError, atomic_dir, atomic_write, missing_output, remove_orphans
 from .data import MLQA_LANGS, XQUAD_LANGS, training_pairs
-from .encoder import PRECISIONS, resolve_precision, set_precision
-from .sampler import STRATEGIES, batch_sampler_factory, check_strategy, select_strategy, strategy_alpha, sub_batch_sampler
+from .encoder import PRECISIONS, encoding, resolve_precision, set_precision
+from .sampler import (STRATEGIES, batch_sampler_factory, check_strategy, select_strategy, strategy_alpha,
+                                sub_batch_sampler)
 
 # %% auto #0
-__all__ = ['SOURCE_LANGS', 'TrainConfig', 'config_dict', 'check_types', 'check_field', 'check_config', 'read_config',
-           'load_config', 'strategy_data', 'planned_steps', 'check_training_plan', 'column_prompts', 'build_trainer',
-           'last_checkpoint', 'git_commit', 'train']
+__all__ = ['LATER_FIELDS', 'SOURCE_LANGS', 'HELDOUT_SEED', 'TrainConfig', 'config_dict', 'check_types', 'check_field',
+           'check_config', 'read_config', 'load_config', 'heldout_ids', 'split_heldout', 'heldout_data',
+           'strategy_data', 'planned_steps', 'check_training_plan', 'column_prompts', 'heldout_loss', 'build_trainer',
+           'last_checkpoint', 'git_commit', 'train', 'train_stage', 'train_stage_problem']
 
 # %% ../nbs/04_trainer.ipynb #a5a045fe
 @dataclass
 class TrainConfig:
     "Settings of one contrastive training run."
-    strategy:str = 'hybrid' # 'xx', 'xy', 'hybrid' (X-X with probability `alpha`) or 'proportional' (the paper's plain union)
+    strategy:str = 'hybrid' # 'xx', 'xy', 'hybrid' (X-X with prob. `alpha`) or 'proportional' (the paper's plain union)
     alpha:float = 0.5 # probability that a batch is X-X (hybrid only)
     source:str = 'xquad' # parallel QA training source: 'xquad' or 'mlqa'
     langs:list[str]|None = None # training languages; None = all languages of the source
@@ -40,19 +43,26 @@ class TrainConfig:
     epochs:float = 1.0 # passes over the planned batches (ignored when `max_steps` > 0)
     max_steps:int = -1 # stop after this many steps; -1 = use `epochs`
     scale:float = 20.0 # similarity scale of the InfoNCE loss (1/temperature)
-    freeze_embeddings:bool = False # keep the word-embedding matrix fixed (117.7 M -> 21.6 M trainable parameters for e5-small)
+    freeze_embeddings:bool = False # keep the word embeddings fixed (e5-small: 117.7 M -> 21.6 M trainable parameters)
     seed:int = 0 # seed of data order, initialisation of nothing else (the encoder is pretrained)
     save_steps:int = 200 # checkpoint every this many steps (resume point after a kill)
     data_dir:str|None = None # data directory; None = `core.data_dir()` default
     cache_dir:str|None = None # cache directory; None = `core.cache_dir()` default
     precision:str = 'fp32' # 'auto', 'fp32' or 'bf16' (mixed precision, fp32 master weights; see `config_dict`)
+    weight_decay:float = 0.0 # AdamW weight decay (the paper: 0.01)
+    heldout:float = 0.0 # share of question ids held out for validation, in every language; 0 = none
+    eval_steps:int = 0 # steps between held-out InfoNCE losses (needs `heldout`); 0 = no validation
+    patience:int = 0 # held-out losses without improvement before training stops early; 0 = never
 
 # %% ../nbs/04_trainer.ipynb #e6efe885
+LATER_FIELDS = dict(precision='fp32', weight_decay=0.0, heldout=0.0, eval_steps=0, patience=0)  # and their defaults
+
 def config_dict(cfg:TrainConfig, # a config
                ) -> dict:
-    "`cfg`'s fields as `config.yaml` and the stage keys hold them: `precision` left out when it is fp32."
+    "`cfg`'s fields as `config.yaml` and the stage keys hold them: fields added later left out at their defaults."
     d = dataclasses.asdict(cfg)
-    if d['precision'] == 'fp32': del d['precision']  # so fp32 runs keep the config.yaml and keys they always had
+    for k, default in LATER_FIELDS.items():
+        if d[k] == default: del d[k]  # so earlier runs keep the config.yaml and keys they always had
     return d
 
 # %% ../nbs/04_trainer.ipynb #bb1265da
@@ -139,6 +149,14 @@ def check_config(cfg:TrainConfig, # the config
     need(cfg.save_steps >= 1, 'save_steps', 'at least 1')
     need(0 <= cfg.seed < 2**32, 'seed', 'in [0, 2**32)')
     need(cfg.precision in PRECISIONS, 'precision', "'auto', 'fp32' or 'bf16'")
+    need(0 <= cfg.weight_decay < math.inf, 'weight_decay', 'a number >= 0')
+    need(0 <= cfg.heldout < 1, 'heldout', 'a share in [0, 1)')
+    need(cfg.eval_steps >= 0 and (cfg.eval_steps == 0 or cfg.heldout > 0), 'eval_steps',
+         "0, or a positive int with 'heldout' above 0 (there is nothing to validate on)")
+    need(cfg.eval_steps == 0 or cfg.save_steps % cfg.eval_steps == 0, 'save_steps',
+         f"a multiple of eval_steps ({cfg.eval_steps}): the best checkpoint is one that was saved")
+    need(cfg.patience >= 0 and (cfg.patience == 0 or cfg.eval_steps > 0), 'patience',
+         '0, or a positive int with eval_steps')
     return cfg
 
 def read_config(path:str|Path|None, # YAML file of fields; None = no file
@@ -173,6 +191,31 @@ def load_config(path:str|Path|None=None, # YAML file with `TrainConfig` fields; 
         raise HybridNLIError(f"{where}: unknown config field(s) {unknown}; known: {sorted(known)}")
     return check_config(TrainConfig(**values), where)
 
+# %% ../nbs/04_trainer.ipynb #ef34557e
+HELDOUT_SEED = 0  # the same question ids are held out for every strategy, α and training seed
+
+def heldout_ids(pairs:DatasetDict, # `data.training_pairs`
+                share:float, # share of the question ids to hold out
+               ) -> set[str]:
+    "The question ids held out for validation: `share` of all ids in `pairs`, drawn with `HELDOUT_SEED`."
+    ids = sorted({q for d in pairs.values() for q in d['qid']})
+    return set(random.Random(HELDOUT_SEED).sample(ids, round(share*len(ids))))
+
+def split_heldout(pairs:DatasetDict, # `data.training_pairs`
+                  share:float, # share of the question ids to hold out
+                 ) -> tuple[DatasetDict, DatasetDict]:
+    "`pairs` without the held-out ids, and the held-out pairs: an id is held out in every language and direction."
+    held = heldout_ids(pairs, share)
+    part = lambda d, inside: d.select([i for i, q in enumerate(d['qid']) if (q in held) == inside])
+    return (DatasetDict({k: part(v, False) for k, v in pairs.items()}),
+            DatasetDict({k: part(v, True) for k, v in pairs.items()}))
+
+def heldout_data(cfg:TrainConfig, # a config with `heldout` > 0
+                ) -> DatasetDict:
+    "Every held-out sub-dataset of `cfg`'s source and languages (both kinds): `anchor`, `positive`, `qid`."
+    held = split_heldout(training_pairs(cfg.source, cfg.langs, cfg.passage, cfg.data_dir), cfg.heldout)[1]
+    return DatasetDict({k: v.select_columns(['anchor', 'positive', 'qid']) for k, v in held.items()})
+
 # %% ../nbs/04_trainer.ipynb #e52a759c
 def strategy_data(cfg:TrainConfig, # checked config
                   pairs:DatasetDict|None=None, # `data.training_pairs` of the config's source and languages; None = load
@@ -181,6 +224,7 @@ def strategy_data(cfg:TrainConfig, # checked config
                  ) -> DatasetDict:
     "The sub-datasets `cfg.strategy` trains on, with only the `anchor` and `positive` columns the loss reads."
     if pairs is None: pairs = training_pairs(cfg.source, cfg.langs, cfg.passage, cfg.data_dir)
+    if cfg.heldout: pairs = split_heldout(pairs, cfg.heldout)[0]  # never trained on
     try: pairs = select_strategy(pairs, cfg.strategy)
     except HybridNLIError as e: raise HybridNLIError(f"{where}: {e}") from None
     if small := {k: len(v) for k, v in pairs.items() if len(v) < cfg.batch_size}:
@@ -235,14 +279,55 @@ def _device_args(precision:str) -> dict:
     if precision == 'bf16': args |= dict(bf16=True) | ({} if torch.cuda.is_available() else dict(use_cpu=True))
     return args
 
+# %% ../nbs/04_trainer.ipynb #a7c9f9d8
+def heldout_loss(model, # a `SentenceTransformer`
+                 heldout:DatasetDict, # held-out sub-datasets (`split_heldout`) with `anchor` and `positive`
+                 batch_size:int, # pairs per batch, as in training
+                 scale:float=20.0, # similarity scale of the loss (`TrainConfig.scale`)
+                ) -> dict:
+    "Mean in-batch InfoNCE loss of X-X and of X-Y pairs, on consecutive batches within each held-out sub-dataset."
+    prompts, emb = column_prompts(model) or {}, {}
+    for c in ('anchor', 'positive'):
+        texts = list(dict.fromkeys(t for d in heldout.values() for t in d[c]))  # each text once, across languages
+        with encoding(model):
+            e = model.encode(texts, prompt=prompts.get(c), batch_size=64, convert_to_tensor=True,
+                             normalize_embeddings=True, show_progress_bar=False)
+        emb[c] = dict(zip(texts, e.float().cpu()))
+    losses = {'xx': [], 'xy': []}
+    for name, d in heldout.items():
+        a, p = (torch.stack([emb[c][t] for t in d[c]]) for c in ('anchor', 'positive'))
+        for s in range(0, len(d) - batch_size + 1, batch_size):  # one question id per row: no false negatives
+            scores = scale*a[s:s + batch_size] @ p[s:s + batch_size].T
+            losses[name[:2]].append(torch.nn.functional.cross_entropy(scores, torch.arange(len(scores))).item())
+    return {k: float(np.mean(v)) for k, v in losses.items() if v}
+
+# %% ../nbs/04_trainer.ipynb #529d82a7
+@functools.lru_cache(maxsize=1)
+def _heldout_trainer():
+    "A `SentenceTransformerTrainer` whose evaluation is `heldout_loss` (sentence-transformers imported when used)."
+    from sentence_transformers import SentenceTransformerTrainer
+    class HeldoutTrainer(SentenceTransformerTrainer):
+        def __init__(self, *args, heldout:DatasetDict, kinds:set, **kwargs):
+            super().__init__(*args, **kwargs); self.heldout, self.kinds = heldout, kinds
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix='eval') -> dict:
+            losses = heldout_loss(self.model, self.heldout, self.args.per_device_train_batch_size, self.loss.scale)
+            metrics = {f'{metric_key_prefix}_loss': float(np.mean([v for k, v in losses.items() if k in self.kinds])),
+                       **{f'{metric_key_prefix}_{k}_loss': v for k, v in losses.items()}}
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+    return HeldoutTrainer
+
 def build_trainer(cfg:TrainConfig, # checked config
                   out:Path, # run directory; checkpoints go to `out/checkpoints`
                   data:DatasetDict|None=None, # training sub-datasets; default `strategy_data(cfg)`
                   model=None, # a `SentenceTransformer`; default `load_encoder(cfg.model)`
+                  heldout:DatasetDict|None=None, # held-out pairs (`heldout_data`), scored every `cfg.eval_steps`
                  ):
-    "A `SentenceTransformerTrainer` for `cfg`."
+    "A `SentenceTransformerTrainer` for `cfg`; with `heldout`, one that keeps the best held-out step and stops early."
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import EarlyStoppingCallback
     from hybrid_nli.encoder import load_encoder
     data = strategy_data(cfg) if data is None else data
     precision = resolve_precision(cfg.precision)
@@ -250,15 +335,23 @@ def build_trainer(cfg:TrainConfig, # checked config
     set_precision(model, precision)  # fp32 pooling under bf16; the trainer's autocast does the rest
     model.max_seq_length = cfg.max_length
     if cfg.freeze_embeddings: model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
+    validate = dict(eval_strategy='steps', eval_steps=cfg.eval_steps, load_best_model_at_end=True,
+                    metric_for_best_model='loss', greater_is_better=False) if heldout is not None else {}
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out/'checkpoints'), per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr,
-        warmup_ratio=cfg.warmup_ratio, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, seed=cfg.seed,
-        prompts=column_prompts(model), batch_sampler=sub_batch_sampler, dataloader_drop_last=True,
+        weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps, seed=cfg.seed, prompts=column_prompts(model), batch_sampler=sub_batch_sampler,
+        dataloader_drop_last=True,
         multi_dataset_batch_sampler=batch_sampler_factory(list(data), strategy_alpha(cfg.strategy, cfg.alpha)),
         save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1, report_to='none',
-        **_device_args(precision))
+        **validate, **_device_args(precision))
     loss = MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=args.world_size > 1)
-    return SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+    if heldout is None: return SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+    kinds = {'xx': {'xx'}, 'xy': {'xy'}}.get(cfg.strategy, {'xx', 'xy'})
+    stop = [EarlyStoppingCallback(early_stopping_patience=cfg.patience)] if cfg.patience else []
+    pairs = DatasetDict({k: v.select_columns(['anchor', 'positive']) for k, v in heldout.items()})
+    return _heldout_trainer()(model=model, args=args, train_dataset=data, eval_dataset=pairs, loss=loss,
+                              callbacks=stop, heldout=pairs, kinds=kinds)
 
 # %% ../nbs/04_trainer.ipynb #1ceac9a6
 def last_checkpoint(out:Path) -> Path|None:
@@ -271,6 +364,15 @@ def git_commit() -> str|None:
     try: return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, check=True,
                                cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError, NameError): return None
+
+def _heldout_csv(history:list) -> str:
+    "A run's held-out losses (step, epoch, the strategy's kinds, X-X, X-Y) as CSV: its learning curve."
+    buf = io.StringIO(); w = csv.writer(buf); w.writerow(['step', 'epoch', 'heldout_loss', 'heldout_xx', 'heldout_xy'])
+    for h in history:
+        if 'eval_loss' in h:
+            w.writerow([h['step'], round(h['epoch'], 6), h['eval_loss'], h.get('eval_xx_loss', ''),
+                        h.get('eval_xy_loss', '')])
+    return buf.getvalue()
 
 def _log_csv(history:list) -> str:
     "Per-step training log rows (step, epoch, loss, learning rate) as CSV."
@@ -299,8 +401,9 @@ def train(cfg:TrainConfig, # checked config (see `load_config`)
     if (out/'model'/'modules.json').is_file(): return out/'model'
     if int(os.environ.get('WORLD_SIZE', '1')) == 1: remove_orphans(out)  # a half-written model a killed run left
     t0 = time.time(); data = check_training_plan(cfg, where, world_size=int(os.environ.get('WORLD_SIZE', '1')))
+    heldout = heldout_data(cfg) if cfg.eval_steps else None
     atomic_write(out/'config.yaml', cfg_yaml)
-    trainer = build_trainer(cfg, out, data); t_setup = time.time() - t0
+    trainer = build_trainer(cfg, out, data, heldout=heldout); t_setup = time.time() - t0
     resume = last_checkpoint(out)
     t0 = time.time(); trainer.train(resume_from_checkpoint=str(resume) if resume else None); t_train = time.time() - t0
     if trainer.state.global_step == 0:  # an untrained encoder must never be saved as if it were trained
@@ -311,14 +414,45 @@ def train(cfg:TrainConfig, # checked config (see `load_config`)
             trainer.model.save(str(tmp))
             if cfg.model.startswith('bundled:'): _keep_processor_kwargs(Path(tmp))
         atomic_write(out/'train_log.csv', _log_csv(trainer.state.log_history))
+        best = trainer.state.best_model_checkpoint  # the step restored (`load_best_model_at_end`)
+        if heldout is not None:
+            atomic_write(out/'heldout_log.csv', _heldout_csv(trainer.state.log_history))
         model = trainer.model
-        run = dict(config=config_dict(cfg), precision=cfg.precision, seed=cfg.seed, git_commit=git_commit(), resumed_from=resume.name if resume else None,
-                   steps=trainer.state.global_step, world_size=trainer.args.world_size, sub_datasets={k: len(v) for k, v in trainer.train_dataset.items()},
-                   parameters=sum(p.numel() for p in model.parameters()), trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        run = dict(config=config_dict(cfg), precision=cfg.precision, seed=cfg.seed, git_commit=git_commit(),
+                   resumed_from=resume.name if resume else None,
+                   steps=trainer.state.global_step, world_size=trainer.args.world_size,
+                   **(dict(best_step=int(Path(best).name.split('-')[1]) if best else None,
+                           heldout_questions=len(heldout_ids(heldout, 1.0))) if heldout is not None else {}),
+                   sub_datasets={k: len(v) for k, v in trainer.train_dataset.items()},
+                   parameters=sum(p.numel() for p in model.parameters()),
+                   trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
                    seconds=dict(setup=round(t_setup, 1), train=round(t_train, 1)),
-                   versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers', 'datasets', 'accelerate')},
-                   machine=dict(python=platform.python_version(), platform=platform.platform(), threads=torch.get_num_threads(),
-                                device=str(model.device)))
+                   versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers',
+                                                     'datasets', 'accelerate')},
+                   machine=dict(python=platform.python_version(), platform=platform.platform(),
+                                threads=torch.get_num_threads(), device=str(model.device)))
         atomic_write(out/'run.json', json.dumps(run, indent=2))
     trainer.accelerator.wait_for_everyone()  # every rank returns once the model is saved and checkpoints are written
     return out/'model'
+
+# %% ../nbs/04_trainer.ipynb #658923c6
+def train_stage(cfg:TrainConfig, # the encoder's checked config
+                out:Path, # the stage directory
+               ) -> dict:
+    "Train `cfg` into `out` (resuming a killed run), drop the optimizer states; what `done.json` records."
+    model = train(cfg, out)
+    shutil.rmtree(out/'checkpoints', ignore_errors=True)  # optimizer states for resuming (1.2 GB); the model is saved
+    return dict(model=str(model), steps=json.loads((out/'run.json').read_text())['steps'])
+
+# %% ../nbs/04_trainer.ipynb #75a6c6c8
+def train_stage_problem(d:Path, # a finished training stage
+                  info:dict, # its `done.json`
+                 ) -> str|None:
+    "Why training stage `d` is incomplete: no run record or log, no optimizer step, `done.json` disagrees; else None."
+    if m := missing_output(d, 'run.json', 'train_log.csv', 'config.yaml'): return m
+    cfg = yaml.safe_load((d/'config.yaml').read_text(encoding='utf-8'))
+    if isinstance(cfg, dict) and cfg.get('eval_steps') and (m := missing_output(d, 'heldout_log.csv')):
+        return m  # a validated run keeps its learning curve
+    steps = json.loads((d/'run.json').read_text()).get('steps', 0)
+    if steps < 1: return f'run.json records {steps} optimizer steps'
+    return None if info.get('steps') == steps else f"done.json says {info.get('steps')} steps, run.json {steps}"

@@ -181,9 +181,10 @@ MEANING_COLUMNS = ['strategy', 'alpha', 'seed', 'attack', 'lang', 'row', 'label'
 def write_meaning_audit(run_dir:str|Path, # a run directory with `attack_rows.csv.gz`
                         out:str|Path|None=None, # default `<run_dir>/../validity/<run>-meaning.csv.gz`
                        ) -> Path:
-    "Judge every successful attack of a run (`meaning_scores`) and save the scored rows."
+    "Judge every successful attack of a run (`meaning_scores`) and save the scored rows (with their NLI regime if any)."
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir.parent/'validity'/f'{run_dir.name}-meaning.csv.gz'
     scored = meaning_scores(pd.read_csv(run_dir/'attack_rows.csv.gz'))
-    atomic_write(out, gzip.compress(scored[MEANING_COLUMNS].to_csv(index=False).encode(), mtime=0))
+    columns = MEANING_COLUMNS + (['regime'] if 'regime' in scored else [])  # runs before regimes have none
+    atomic_write(out, gzip.compress(scored[columns].to_csv(index=False).encode(), mtime=0))
     return out

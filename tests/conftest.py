@@ -11,7 +11,7 @@ def data():
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
-    "An empty data directory (for damaged copies of real files), with the cache redirected so a test never sees another test's (or the user's) cache."
+    "An empty data directory (for damaged copies of real files) with its own cache, never another test's or the user's."
     monkeypatch.setenv('HYBRID_NLI_CACHE', str(tmp_path/'cache'))
     d = tmp_path/'data'; d.mkdir()
     return d
@@ -31,7 +31,8 @@ def tiny_classifier(encoder):
 
 
 TINY = dict(name='tiny', strategies=['base', 'xx'], seeds=[0], sources=['xquad'],
-            train=dict(langs=['en', 'de'], batch_size=4, max_length=32, max_steps=2, save_steps=1, freeze_embeddings=True),
+            train=dict(langs=['en', 'de'], batch_size=4, max_length=32, max_steps=2, save_steps=1,
+                       freeze_embeddings=True),
             retrieval_questions=5, nli_train_rows=300, nli_dev_rows=60, nli_test_rows=8, nli_langs=['en', 'de'],
             nli_head=dict(epochs=2), attacks=['char'], attack_langs=['de'], attack_examples=2, query_budget=20)
 

@@ -1,4 +1,4 @@
-"Attacks on real XNLI rows: offline import, segmentation per language, script-aware edits, code-mixing, wrappers, resumable runs, metrics."
+"Attacks on real XNLI rows: offline import, segmentation, script-aware edits, code-mixing, wrappers, resuming, metrics."
 import json, os, subprocess, sys
 from collections import Counter, OrderedDict
 from pathlib import Path
@@ -12,8 +12,9 @@ from fontTools.unicodedata import script as unicode_script
 from hybrid_nli.core import HybridNLIError
 from hybrid_nli.data import XNLI_LANGS, load_mnli_sample, load_xnli
 from hybrid_nli.attack import (CHAR_OPS, CachedNLIWrapper, CodeMixSwap, PlainNLIWrapper, ScriptCharSwap, SegmentedText,
-                               _append_row, _muse, attack_row, attack_summary, char_attack, codemix_attack, language_stopwords,
-                               read_attack_rows, run_attacks, script_alphabets, segment_words, word_script)
+                               _append_row, _muse, attack_row, attack_summary, char_attack, codemix_attack,
+                               language_stopwords, read_attack_rows, run_attacks, script_alphabets, segment_words,
+                               word_script)
 from textattack.attack_results import SuccessfulAttackResult
 from textattack.metrics import AttackQueries, AttackSuccessRate, WordsPerturbed
 
@@ -64,8 +65,8 @@ A.segment_words("ฉันไม่ได้คุยกับเขา 我们�
 print(json.dumps(dict(tried=tried, seconds=time.time() - t, xdg=os.environ.get("XDG_CACHE_HOME"))))
 '''
     home, cache = tmp_path/'home', tmp_path/'cache'; home.mkdir()
-    drop = {'TA_CACHE_DIR', 'NLTK_DATA', 'XDG_CACHE_HOME', 'HF_HOME', 'MPLCONFIGDIR', 'PYTHAINLP_DATA', 'XDG_CONFIG_HOME',
-            'HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE'}
+    drop = {'TA_CACHE_DIR', 'NLTK_DATA', 'XDG_CACHE_HOME', 'HF_HOME', 'MPLCONFIGDIR', 'PYTHAINLP_DATA',
+            'XDG_CONFIG_HOME', 'HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE'}
     env = {k: v for k, v in os.environ.items() if k not in drop} | {'HOME': str(home), 'HYBRID_NLI_CACHE': str(cache)}
     r = subprocess.run([sys.executable, '-c', probe], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -81,8 +82,9 @@ print(json.dumps(dict(tried=tried, seconds=time.time() - t, xdg=os.environ.get("
 def test_segmentation_real_sentences(xnli, lang):
     for text in list(xnli[lang]['premise']) + list(xnli[lang]['hypothesis']):
         words = segment_words(text)
-        assert ''.join(regex.findall(r'\w', ''.join(words))) == ''.join(regex.findall(r'\w', text))  # nothing lost or invented
-        assert not any(unicodedata.category(w[0]).startswith('M') for w in words)                    # marks stay in words
+        # nothing lost or invented
+        assert ''.join(regex.findall(r'\w', ''.join(words))) == ''.join(regex.findall(r'\w', text))
+        assert not any(unicodedata.category(w[0]).startswith('M') for w in words)  # marks stay in words
         if lang not in ('th', 'zh'):
             assert all(t in words for t in text.split() if regex.fullmatch(r'\w+', t))
             plain = [t for t in text.split() if regex.fullmatch(r'\w+', t)]
@@ -122,8 +124,9 @@ def test_segmented_text_carries_words_through_swaps(xnli):
 
 # --- character edits ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('lang, word', [('ru', 'человек'), ('bg', 'разговаряли'), ('el', 'αναστατωμένος'), ('hi', 'आदमी'),
-                                        ('ur', 'دوبارہ'), ('ar', 'أَتَحَدَّثْ'), ('th', 'โรงเรียน'), ('de', 'Gespräch'), ('zh', '谈论')])
+@pytest.mark.parametrize('lang, word', [('ru', 'человек'), ('bg', 'разговаряли'), ('el', 'αναστατωμένος'),
+                                        ('hi', 'आदमी'), ('ur', 'دوبارہ'), ('ar', 'أَتَحَدَّثْ'), ('th', 'โรงเรียน'),
+                                        ('de', 'Gespräch'), ('zh', '谈论')])
 def test_inserted_and_substituted_letters_come_from_the_words_script(lang, word):
     script = word_script(word)
     alphabet = script_alphabets(lang)[script]
@@ -205,9 +208,11 @@ def test_attack_flips_easy_case_and_keeps_premise(xnli, nli, build):
 def test_textattack_attacker_gets_segmented_words(xnli, nli):
     import textattack
     rows = xnli['th'].select(range(3))
-    ds = textattack.datasets.Dataset([((r['premise'], r['hypothesis']), r['label']) for r in rows], input_columns=['premise', 'hypothesis'])
+    ds = textattack.datasets.Dataset([((r['premise'], r['hypothesis']), r['label']) for r in rows],
+                                     input_columns=['premise', 'hypothesis'])
     atk = char_attack(CachedNLIWrapper(*nli), 'th', query_budget=20)
-    results = textattack.Attacker(atk, ds, textattack.AttackArgs(num_examples=3, silent=True, disable_stdout=True)).attack_dataset()
+    results = textattack.Attacker(
+        atk, ds, textattack.AttackArgs(num_examples=3, silent=True, disable_stdout=True)).attack_dataset()
     for r, row in zip(results, rows):
         at = r.original_result.attacked_text
         assert type(at) is SegmentedText and at.words_per_input[1] == segment_words(row['hypothesis'])
@@ -216,10 +221,12 @@ def test_textattack_attacker_gets_segmented_words(xnli, nli):
 
 def test_premise_only_attack_leaves_hypothesis(xnli, nli):
     row = easy_row()
-    r = char_attack(CachedNLIWrapper(*nli), 'en', query_budget=60, columns=('premise',)).attack(example(row), row['label'])
+    r = char_attack(CachedNLIWrapper(*nli), 'en', query_budget=60,
+                    columns=('premise',)).attack(example(row), row['label'])
     after = r.perturbed_result.attacked_text._text_input
     assert after['hypothesis'] == row['hypothesis']
-    with pytest.raises(HybridNLIError, match='non-empty subset'): char_attack(CachedNLIWrapper(*nli), 'en', columns=('label',))
+    with pytest.raises(HybridNLIError, match='non-empty subset'):
+        char_attack(CachedNLIWrapper(*nli), 'en', columns=('label',))
 
 
 # --- resumable runs and metrics -------------------------------------------------------------------------------------
@@ -240,7 +247,7 @@ def test_run_attacks_resumes(tmp_path, xnli, nli):
     assert len(calls) == 5 and rows['row'].tolist() == [0, 1, 2, 3, 4] and out.read_text().startswith(first)
     assert (rows['perturbed_premise'] == rows['premise']).all() and set(rows['lang']) == {'de'}
     run_attacks(atk, rows5, out, 'char'); assert len(calls) == 5            # nothing left to do
-    run_attacks(atk, rows5.select(range(1)), out, 'other'); assert len(calls) == 6   # another attack name is another key
+    run_attacks(atk, rows5.select(range(1)), out, 'other'); assert len(calls) == 6  # another attack name is another key
 
 
 def test_bad_files_and_rows(tmp_path):
@@ -277,7 +284,8 @@ def test_meaning_constraint_inside_the_attack_and_every_row_judged(tmp_path, xnl
         assert rows.meaning_cos.notna().all() and set(rows.meaning_judge) == {judge.judge('en')}
         moved = rows[rows.perturbed_hypothesis != rows.hypothesis]
         assert len(moved) and (moved.meaning_cos >= tau - 1e-6).all(), moved[['result', 'meaning_cos']]
-        np.testing.assert_allclose(moved.meaning_cos, judge.cosine(list(moved.hypothesis), list(moved.perturbed_hypothesis), 'en'),
+        np.testing.assert_allclose(moved.meaning_cos,
+                                   judge.cosine(list(moved.hypothesis), list(moved.perturbed_hypothesis), 'en'),
                                    atol=1e-5)
         assert (rows.loc[rows.perturbed_hypothesis == rows.hypothesis, 'meaning_cos'] == 1.0).all()
     with pytest.raises(HybridNLIError, match='rows of both kinds cannot share a file'):

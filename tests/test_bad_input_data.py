@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from hybrid_nli.core import HybridNLIError
-from hybrid_nli.data import load_mnli_sample, load_muse, load_nli_set, load_nli_train, load_retrieval, load_squad_pairs, load_xnli
+from hybrid_nli.data import (load_mnli_sample, load_muse, load_nli_set, load_nli_train, load_retrieval,
+                             load_squad_pairs, load_xnli)
 
 BOM = '\ufeff'
 
@@ -153,7 +154,8 @@ def test_overlapping_breaks(data, root):
         (s0, e0), (_, e1) = par['sentence_breaks'][:2]
         par['sentence_breaks'][1] = [e0 - 5, e1]; par['sentences'][1] = par['context'][e0 - 5:e1]  # text still a slice
     p = damage(data, root, overlap)
-    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root), where(p, 'data[2].paragraphs[1]', 'sentence_breaks[1]'),
+    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root),
+            where(p, 'data[2].paragraphs[1]', 'sentence_breaks[1]'),
             'before the previous sentence ends')
 
 
@@ -162,7 +164,8 @@ def test_break_past_end_of_context(data, root):
         s, _ = par['sentence_breaks'][-1]
         par['sentence_breaks'][-1] = [s, len(par['context']) + 10]; par['sentences'][-1] = par['context'][s:]
     p = damage(data, root, past, 'mlqa_r', 'de', a=0, p=0)
-    refused(lambda: load_retrieval('mlqa_r', 'de', data_dir=root), where(p, 'data[0].paragraphs[0]', 'sentence_breaks[12]'),
+    refused(lambda: load_retrieval('mlqa_r', 'de', data_dir=root),
+            where(p, 'data[0].paragraphs[0]', 'sentence_breaks[12]'),
             'past the end of the context')
 
 
@@ -177,35 +180,40 @@ def test_reversed_breaks(data, root):
     "Both lists reversed: every text is still its slice, but the answer would go to the wrong sentence."
     def reverse(par): par['sentence_breaks'].reverse(); par['sentences'].reverse()
     p = damage(data, root, reverse)
-    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root), where(p, 'data[2].paragraphs[1]', 'sentence_breaks[1]'),
+    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root),
+            where(p, 'data[2].paragraphs[1]', 'sentence_breaks[1]'),
             'before the previous sentence ends')
 
 
 def test_reversed_break_pair(data, root):
     def swap(par): par['sentence_breaks'][0].reverse()
     p = damage(data, root, swap)
-    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root), where(p, 'data[2].paragraphs[1]', 'sentence_breaks[0]'),
+    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root),
+            where(p, 'data[2].paragraphs[1]', 'sentence_breaks[0]'),
             'end before its start')
 
 
 def test_break_is_a_number(data, root):
     def five(par): par['sentence_breaks'][0] = 5
     p = damage(data, root, five)
-    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root), where(p, 'data[2].paragraphs[1]', 'sentence_breaks[0]'),
+    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root),
+            where(p, 'data[2].paragraphs[1]', 'sentence_breaks[0]'),
             r'expected a \[start, end\] pair of ints, got 5$')
 
 
 def test_break_has_three_ints(data, root):
     def three(par): par['sentence_breaks'][2] = [0, 10, 20]
     p = damage(data, root, three, 'mlqa_r', 'zh', a=3, p=2)
-    refused(lambda: load_retrieval('mlqa_r', 'zh', data_dir=root), where(p, 'data[3].paragraphs[2]', 'sentence_breaks[2]'),
+    refused(lambda: load_retrieval('mlqa_r', 'zh', data_dir=root),
+            where(p, 'data[3].paragraphs[2]', 'sentence_breaks[2]'),
             r'expected a \[start, end\] pair of ints, got \[0, 10, 20\]$')
 
 
 def test_break_is_strings(data, root):
     def strings(par): par['sentence_breaks'][1] = ['a', 'b']
     p = damage(data, root, strings)
-    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root), where(p, 'data[2].paragraphs[1]', 'sentence_breaks[1]'),
+    refused(lambda: load_retrieval('xquad_r', 'en', data_dir=root),
+            where(p, 'data[2].paragraphs[1]', 'sentence_breaks[1]'),
             r'expected a \[start, end\] pair of ints, got \["a", "b"\]$')
 
 

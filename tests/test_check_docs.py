@@ -32,7 +32,8 @@ def test_truncated_tables_fail():
     with pd.option_context('display.max_rows', 10):
         short = code_with({'text/html': df.to_html(max_rows=10), 'text/plain': repr(df)})
     full = code_with({'text/html': df.to_html(), 'text/plain': df.to_string()})
-    assert check_docs.output_problems(page(short)) == ['cell 0: a table is truncated (show every row, or a deliberate summary)']
+    assert check_docs.output_problems(page(short)) == [
+        'cell 0: a table is truncated (show every row, or a deliberate summary)']
     assert check_docs.output_problems(page(full)) == []
 
 

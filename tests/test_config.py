@@ -119,7 +119,8 @@ def test_nli_rows_zero(cli, tmp_path, monkeypatch):
     refused(cli('nli', '--out', tmp_path/'nli', '--langs', 'en', 'xx'), "--langs must be XNLI languages")
     refused(cli('nli', '--out', tmp_path/'nli', '--regime', 'finetuned', '--train-sets', 'mnli'),
             "--train-sets must be NLI training sets, each once")
-    refused(cli('nli', '--out', tmp_path/'nli', '--regime', 'finetuned', '--epochs', 0), "--epochs must be a positive int")
+    refused(cli('nli', '--out', tmp_path/'nli', '--regime', 'finetuned', '--epochs', 0),
+            "--epochs must be a positive int")
     monkeypatch.setattr(hybrid_nli.encoder, 'load_encoder', lambda *a, **k: pytest.fail('the encoder was loaded'))
     with pytest.raises(HybridNLIError, match=r'run_nli: rows must be a positive int .*\(got 0\)'):
         hybrid_nli.nli.run_nli(tmp_path, rows=0)
@@ -187,7 +188,7 @@ def test_zero_optimizer_steps_save_no_model(cli, tmp_path, monkeypatch):
         state = SimpleNamespace(global_step=0, log_history=[])
         def train(self, resume_from_checkpoint=None): pass
         def is_world_process_zero(self): return True
-    monkeypatch.setattr(trainer, 'build_trainer', lambda cfg, out, data=None: NoSteps())
+    monkeypatch.setattr(trainer, 'build_trainer', lambda cfg, out, data=None, heldout=None: NoSteps())
     refused(cli('train', '--out', tmp_path/'run', '--set', 'langs=[en, de]', 'batch_size=4'),
             f"{tmp_path/'run'}: training ended after 0 optimizer steps, so no model/ was saved")
     assert not (tmp_path/'run'/'model').exists() and not (tmp_path/'run'/'run.json').exists()

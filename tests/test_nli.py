@@ -65,8 +65,8 @@ def test_zero_shot_xnli_and_crosslingual_pairs(fitted):
 def test_paired_comparison_of_two_heads(encoder, fitted):
     clf, _, _ = fitted
     test = load_xnli('test', 'en').select(range(300))
-    other, _ = fit_nli_head(encoder, load_mnli_sample().shuffle(seed=0).select(range(300)), load_xnli('dev', 'en').select(range(100)),
-                            cache=clf.cache, epochs=2, hidden=0, seed=1)
+    other, _ = fit_nli_head(encoder, load_mnli_sample().shuffle(seed=0).select(range(300)),
+                            load_xnli('dev', 'en').select(range(100)), cache=clf.cache, epochs=2, hidden=0, seed=1)
     r = compare_nli(evaluate_nli(clf, test), evaluate_nli(other, test))
     assert r['n'] == 300 and r['lo'] <= r['diff'] <= r['hi']
     a, b = evaluate_nli(clf, test).correct.to_numpy(), evaluate_nli(other, test).correct.to_numpy()

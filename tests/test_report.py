@@ -69,14 +69,15 @@ def test_rules_pinned():
 def test_saved_prose_is_current(F):
     "The committed notebooks (and so the README and the site) show the prose `findings` gives for the committed run."
     assert asis_output(ROOT/'nbs'/'index.ipynb')[0] == answer_md(F)
-    assert asis_output(ROOT/'nbs'/'09_report.ipynb') == [regime_md(ROOT/'results'/'cpu-finetune'), conclusions_md(F)]
+    assert asis_output(ROOT/'nbs'/'10_results.ipynb') == [regime_md(ROOT/'results'/'cpu-finetune'), conclusions_md(F)]
+    assert asis_output(ROOT/'nbs'/'09_report.ipynb') == []
     assert answer_md(F) in (ROOT/'README.md').read_text()
 
 
 def test_no_result_numbers_typed_in_markdown(F):
-    "Markdown cells of the report, and the index's answer section, quote no numbers besides the design's constants."
+    "Markdown cells of the report and results pages, and the index's answer section, quote only the design's constants."
     design = dict(rules=F['rules'], alphas=F['retrieval']['sweep_alphas'], seeds=F['run']['seed_list'])
-    report = json.loads((ROOT/'nbs'/'09_report.ipynb').read_text())['cells']
+    report = [c for n in ('09_report', '10_results') for c in json.loads((ROOT/'nbs'/f'{n}.ipynb').read_text())['cells']]
     text = [''.join(c['source']) for c in report if c['cell_type'] == 'markdown']
     index = ''.join(''.join(c['source']) + '\n' for c in json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells']
                     if c['cell_type'] == 'markdown')
@@ -126,7 +127,8 @@ def test_saved_computed_prose_is_current(name, monkeypatch):
     src = lambda c: ''.join(c['source'])
     saved = lambda c: ''.join(''.join(o.get('text', '')) for o in c['outputs'] if o.get('name') == 'stdout').strip()
     ns, module = {}, next((src(c).split()[-1] for c in cells if src(c).startswith('#| default_exp')), None)
-    imports = [c for c in cells if src(c).startswith('#| hide') and 'import ' in src(c) and 'nbdev_export' not in src(c)]
+    imports = [c for c in cells
+               if src(c).startswith('#| hide') and 'import ' in src(c) and 'nbdev_export' not in src(c)]
     if module:   # what the page defined, as exported (its import sets the module up), and its imports
         exec(f'from hybrid_nli.{module} import *', ns)
         imports = [c for c in cells if src(c).startswith('#| export')][:1] + imports

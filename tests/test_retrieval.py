@@ -8,9 +8,9 @@ from datasets import Dataset, DatasetDict
 from hypothesis import given, settings, strategies as st
 
 from hybrid_nli.core import HybridNLIError, text_hash
-from hybrid_nli.retrieval import (EmbeddingCache, RetrievalResult, ap_reference, check_retrieval, claims_table, encode_cached,
-                                  encoder_fingerprint, evaluate_rankings, ranking_stats, retrieval_problems,
-                                  retrieval_subset)
+from hybrid_nli.retrieval import (EmbeddingCache, RetrievalResult, ap_reference, check_retrieval, claims_table,
+                                  encode_cached, encoder_fingerprint, evaluate_rankings, ranking_stats,
+                                  retrieval_problems, retrieval_subset)
 from hybrid_nli.stats import bootstrap_ci, paired_bootstrap
 
 
@@ -20,7 +20,8 @@ def toy(questions, candidates):
         questions=Dataset.from_dict(dict(lang=[l for l, _ in questions], qid=[q for _, q in questions],
                                          question=[f'{l}:{q}?' for l, q in questions])),
         candidates=Dataset.from_dict(dict(lang=[c[0] for c in candidates], sentence=[c[1] for c in candidates],
-                                          context=[f'ctx {c[1]}' for c in candidates], qids=[list(c[2]) for c in candidates])))
+                                          context=[f'ctx {c[1]}' for c in candidates],
+                                          qids=[list(c[2]) for c in candidates])))
 
 
 def ref_order(scores, relevant):
@@ -192,7 +193,8 @@ class FakeEncoder(torch.nn.Module):
     def encode(self, texts, prompt_name=None, batch_size=32, convert_to_numpy=True, show_progress_bar=False):
         self.seen += list(texts)
         p = self.prompts.get(prompt_name, '')
-        return np.stack([np.random.default_rng(int(text_hash(p, t)[:8], 16)).normal(size=8) for t in texts]).astype(np.float32)
+        return np.stack([np.random.default_rng(int(text_hash(p, t)[:8], 16)).normal(size=8)
+                         for t in texts]).astype(np.float32)
 
 
 def test_encode_cached_encodes_once(tmp_path):

@@ -49,7 +49,8 @@ def test_tiny_experiment_runs_resumes_and_is_content_addressed(sequential):
     assert json.loads((root/'manifest.json').read_text())['finished'] == 7
     log = []; run_experiment(load_experiment(write(tmp)), tmp/'runs', cache=tmp/'cache', log=log.append)
     assert log == ['tiny: 7 stages, 7 done; estimated 0 min for the rest']     # rerun: nothing left to do
-    redo = [s['kind'] for s in plan(load_experiment(write(tmp, query_budget=10)), root) if not (s['dir']/'done.json').is_file()]
+    redo = [s['kind'] for s in plan(load_experiment(write(tmp, query_budget=10)), root)
+            if not (s['dir']/'done.json').is_file()]
     assert redo == ['attack', 'attack']                                          # only the attack stages depend on it
 
 
@@ -69,7 +70,8 @@ def test_partial_attack_stage_is_redone_and_verify_names_it(sequential, tmp_path
     tmp, root = sequential
     run = shutil.copytree(root, tmp_path/'runs'/'tiny')
     [adir] = (run/'attack').glob('base-*')
-    lines = (adir/'results.csv').read_text().splitlines(keepends=True); (adir/'results.csv').write_text(''.join(lines[:2]))
+    lines = (adir/'results.csv').read_text().splitlines(keepends=True)
+    (adir/'results.csv').write_text(''.join(lines[:2]))
     assert main(['verify', str(run)]) == 1
     out = capsys.readouterr().out
     assert f'attack/{adir.name}: results.csv has' in out and 'attacks.csv: differs from its stages' in out
@@ -84,7 +86,8 @@ def test_duplicated_rows_are_not_resumed_from(sequential, tmp_path):
     tmp, root = sequential
     run = shutil.copytree(root, tmp_path/'runs'/'tiny')
     [adir] = (run/'attack').glob('base-*')
-    lines = (adir/'results.csv').read_text().splitlines(keepends=True); (adir/'results.csv').write_text(''.join(lines + lines[1:]))
+    lines = (adir/'results.csv').read_text().splitlines(keepends=True)
+    (adir/'results.csv').write_text(''.join(lines + lines[1:]))
     assert verify_run(run)[f'attack/{adir.name}'].startswith('results.csv has')
     finish(cli_run(write(tmp), tmp_path/'runs', tmp/'cache'))
     assert len(pd.read_csv(adir/'results.csv')) == 2 and verify_run(run) == {}
@@ -118,5 +121,6 @@ def test_two_workers_on_one_out_split_the_stages(sequential, tmp_path):
     logs = [finish(w) for w in [cli_run(cfg, out, tmp/'cache') for _ in range(2)]]
     ran = [re.findall(r'^\[\d+\] (.+) \.\.\.$', log, re.M) for log in logs]
     assert len(ran[0] + ran[1]) == len(set(ran[0] + ran[1])) == 7, ran        # every stage once, by one of them
-    for t, df in tables(root).items(): pd.testing.assert_frame_equal(tables(out/'tiny')[t], df, check_exact=False, rtol=1e-9)
+    for t, df in tables(root).items():
+        pd.testing.assert_frame_equal(tables(out/'tiny')[t], df, check_exact=False, rtol=1e-9)
     assert verify_run(out/'tiny') == {}

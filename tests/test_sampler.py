@@ -25,8 +25,10 @@ def parallel_pairs(draw):
         for y in langs:
             qids = draw(st.lists(st.integers(0, n_q), unique=True, max_size=n_q))
             name = f'xx_{x}' if x == y else f'xy_{x}_{y}'
-            out[name] = Dataset.from_dict(dict(anchor=[f'{x}:' + draw(text) for _ in qids], positive=[f'{y}:' + draw(text) for _ in qids],
-                                               qid=[str(q) for q in qids], lang=[x]*len(qids), passage_lang=[y]*len(qids)))
+            out[name] = Dataset.from_dict(dict(anchor=[f'{x}:' + draw(text) for _ in qids],
+                                               positive=[f'{y}:' + draw(text) for _ in qids],
+                                               qid=[str(q) for q in qids], lang=[x]*len(qids),
+                                               passage_lang=[y]*len(qids)))
     return DatasetDict(out)
 
 
@@ -36,7 +38,8 @@ def batches_of(pairs, alpha, bs, seed):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pairs=parallel_pairs(), alpha=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, None]), bs=st.integers(1, 4), seed=st.integers(0, 2**16))
+@given(pairs=parallel_pairs(), alpha=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, None]), bs=st.integers(1, 4),
+       seed=st.integers(0, 2**16))
 def test_batch_invariants(pairs, alpha, bs, seed):
     rows, batches = batches_of(pairs, alpha, bs, seed)
     seen = set()
@@ -56,7 +59,8 @@ def test_batch_invariants(pairs, alpha, bs, seed):
 @pytest.mark.parametrize('alpha', [0.1, 0.25, 0.5, 0.75, 0.9])
 def test_xx_share_within_binomial_interval(alpha):
     n = 400
-    pairs = DatasetDict({name: Dataset.from_dict(dict(anchor=[f'{name}a{i}' for i in range(n)], positive=[f'{name}p{i}' for i in range(n)]))
+    pairs = DatasetDict({name: Dataset.from_dict(dict(anchor=[f'{name}a{i}' for i in range(n)],
+                                                      positive=[f'{name}p{i}' for i in range(n)]))
                          for name in ['xx_en', 'xx_de', 'xy_en_de', 'xy_de_en']})
     batches = list(build_sampler(pairs, alpha, batch_size=4, seed=3))
     xx = sum(b[0] < 2*n for b in batches)
@@ -65,7 +69,8 @@ def test_xx_share_within_binomial_interval(alpha):
 
 
 def test_alpha_one_is_xx_and_zero_is_xy():
-    pairs = DatasetDict({name: Dataset.from_dict(dict(anchor=[f'{name}a{i}' for i in range(50)], positive=[f'{name}p{i}' for i in range(50)]))
+    pairs = DatasetDict({name: Dataset.from_dict(dict(anchor=[f'{name}a{i}' for i in range(50)],
+                                                      positive=[f'{name}p{i}' for i in range(50)]))
                          for name in ['xx_en', 'xx_de', 'xy_en_de', 'xy_de_en']})
     def texts(p, alpha):
         flat = [r['anchor'] for k in p for r in p[k]]
@@ -84,7 +89,8 @@ def test_two_processes_draw_the_same_sub_dataset(tmp_path):
     torchrun = Path(sys.executable).with_name('torchrun')
     out = tmp_path/'steps.json'
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    subprocess.run([str(torchrun), '--nproc_per_node', '2', '--master_port', '29517', str(Path(__file__).with_name('dist_sampler.py')), str(out)],
+    subprocess.run([str(torchrun), '--nproc_per_node', '2', '--master_port', '29517',
+                    str(Path(__file__).with_name('dist_sampler.py')), str(out)],
                    check=True, env=env, timeout=300)
     steps = json.loads(out.read_text())
     assert len(steps['0']) == len(steps['1']) > 10
