@@ -87,28 +87,21 @@ def test_empty_premise(root):
     fails(lambda: load_xnli('dev', 'en', data_dir=root), 'dev-en.tsv', 'line 4', "field 'premise'", 'empty')
 
 
-def test_empty_hypothesis_in_test_split(root):
-    write(root, 'xnli/test/test-en.tsv', 'P.\tH.\nP.\t\n')
-    write(root, 'xnli/test/test-labels.txt', 'neutral\nneutral\n')
-    fails(lambda: load_xnli('test', 'en', data_dir=root), 'test-en.tsv', 'line 2', "field 'hypothesis'", 'empty')
-
-
 def test_unknown_label(root):
     write(root, 'xnli/dev/dev-en.tsv', DEV.replace('neutral', 'neutrall'))
     fails(lambda: load_xnli('dev', 'en', data_dir=root), 'dev-en.tsv', 'line 3', "field 'label'", "'neutrall'")
 
 
-def test_unknown_label_in_label_file(root):
-    write(root, 'xnli/test/test-en.tsv', 'P.\tH.\nP.\tH2.\n')
-    write(root, 'xnli/test/test-labels.txt', 'neutral\nmaybe\n')
-    fails(lambda: load_xnli('test', 'en', data_dir=root), 'test-labels.txt', 'line 2', "field 'label'", "'maybe'")
-
-
-def test_label_file_row_count(root):
-    write(root, 'xnli/test/test-en.tsv', 'P.\tH.\nP.\tH2.\nP.\tH3.\n')
-    write(root, 'xnli/test/test-labels.txt', 'neutral\nentailment\n')
-    fails(lambda: load_xnli('test', 'en', data_dir=root), 'test-labels.txt', 'line 3', "field 'label'",
-          '2 labels but test-en.tsv has 3 rows')
+@pytest.mark.parametrize('tsv, labels, where', [
+    ('P.\tH.\nP.\t\n', 'neutral\nneutral\n', ('test-en.tsv', 'line 2', "field 'hypothesis'", 'empty')),
+    ('P.\tH.\nP.\tH2.\n', 'neutral\nmaybe\n', ('test-labels.txt', 'line 2', "field 'label'", "'maybe'")),
+    ('P.\tH.\nP.\tH2.\nP.\tH3.\n', 'neutral\nentailment\n',
+     ('test-labels.txt', 'line 3', "field 'label'", '2 labels but test-en.tsv has 3 rows'))])
+def test_bad_test_split(root, tsv, labels, where):
+    "The test split's two files: an empty hypothesis, an unknown label, a label file one row short; each named."
+    write(root, 'xnli/test/test-en.tsv', tsv)
+    write(root, 'xnli/test/test-labels.txt', labels)
+    fails(lambda: load_xnli('test', 'en', data_dir=root), *where)
 
 
 def test_unknown_language_code(root):
