@@ -5,6 +5,7 @@
 # %% ../nbs/03_sampler.ipynb #a548e35d
 from __future__ import annotations
 from functools import partial
+from fastcore.basics import patch
 from itertools import accumulate
 
 import torch
@@ -18,7 +19,7 @@ from .core import HybridNLIError
 __all__ = ['STRATEGIES', 'HybridBatchSampler', 'check_strategy', 'strategy_alpha', 'select_strategy', 'batch_sampler_factory',
            'sub_batch_sampler', 'build_sampler']
 
-# %% ../nbs/03_sampler.ipynb #efc95eac
+# %% ../nbs/03_sampler.ipynb #2fb4282a
 class HybridBatchSampler(MultiDatasetDefaultBatchSampler):
     "Batches that are X-X with probability `alpha`, else X-Y; sub-datasets within a type in proportion to size."
     def __init__(self, dataset, # `ConcatDataset` of the sub-datasets, in the order of `is_xx`
@@ -34,45 +35,57 @@ class HybridBatchSampler(MultiDatasetDefaultBatchSampler):
         self.is_xx, self.alpha = list(is_xx), alpha
         self.world_size = world_size or (dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1)
 
-    def _steps(self):
-        "Steps available per sub-dataset (each step takes `world_size` batches)."
-        return [len(s)//self.world_size for s in self.batch_samplers]
-
-    def plan_sizes(self) -> tuple[int, int]:
-        "Number of X-X and X-Y steps in an epoch (for `alpha=None`: all steps, counted as X-X)."
-        steps = self._steps()
-        n_xx = sum(n for n, x in zip(steps, self.is_xx) if x); n_xy = sum(steps) - n_xx
-        a = self.alpha
-        if a is None: return sum(steps), 0
-        total = n_xx if a == 1 else n_xy if a == 0 else int(min(n_xx/a, n_xy/(1 - a)))
-        k = min(n_xx, round(a*total))
-        return k, min(n_xy, total - k)
-
     def __len__(self) -> int: return sum(self.plan_sizes())*self.world_size
+    def __iter__(self): return self.batches()
 
-    def _tickets(self, want_xx, count):
-        "`count` sub-dataset indices of one type, drawn without replacement in proportion to their steps."
-        if count == 0: return []  # draw nothing, so α = 0 and α = 1 consume the generator exactly as `xy` and `xx` do
-        pool = [i for i, (n, x) in enumerate(zip(self._steps(), self.is_xx)) if self.alpha is None or x == want_xx
-                for _ in range(n)]
-        return [pool[j] for j in torch.randperm(len(pool), generator=self.generator)[:count].tolist()]
+# %% ../nbs/03_sampler.ipynb #e632214b
+@patch
+def _steps(self:HybridBatchSampler):
+    "Steps available per sub-dataset (each step takes `world_size` batches)."
+    return [len(s)//self.world_size for s in self.batch_samplers]
 
-    def plan(self) -> list[int]:
-        "The sub-dataset index of every step of this epoch."
-        if self.generator is not None and self.seed is not None: self.generator.manual_seed(self.seed + self.epoch)
-        k, m = self.plan_sizes()
-        xx, xy = iter(self._tickets(True, k)), iter(self._tickets(False, m))
-        return [next(xx) if is_xx else next(xy)
-                for is_xx in (torch.randperm(k + m, generator=self.generator) < k).tolist()]
+# %% ../nbs/03_sampler.ipynb #261ecf92
+@patch
+def plan_sizes(self:HybridBatchSampler) -> tuple[int, int]:
+    "Number of X-X and X-Y steps in an epoch (for `alpha=None`: all steps, counted as X-X)."
+    steps = self._steps()
+    n_xx = sum(n for n, x in zip(steps, self.is_xx) if x); n_xy = sum(steps) - n_xx
+    a = self.alpha
+    if a is None: return sum(steps), 0
+    total = n_xx if a == 1 else n_xy if a == 0 else int(min(n_xx/a, n_xy/(1 - a)))
+    k = min(n_xx, round(a*total))
+    return k, min(n_xy, total - k)
 
-    def __iter__(self):
-        offsets = [0, *accumulate(len(d) for d in self.dataset.datasets)]
-        iters = {}
-        for i in self.plan():
-            it = iters.setdefault(i, iter(self.batch_samplers[i]))
-            group = [b for _, b in zip(range(self.world_size), it)]
-            if len(group) < self.world_size: continue  # sub-dataset ran out early (duplicates); same on every rank
-            for batch in group: yield [j + offsets[i] for j in batch]
+# %% ../nbs/03_sampler.ipynb #67abb364
+@patch
+def _tickets(self:HybridBatchSampler, want_xx, count):
+    "`count` sub-dataset indices of one type, drawn without replacement in proportion to their steps."
+    if count == 0: return []  # draw nothing, so α = 0 and α = 1 consume the generator exactly as `xy` and `xx` do
+    pool = [i for i, (n, x) in enumerate(zip(self._steps(), self.is_xx)) if self.alpha is None or x == want_xx
+            for _ in range(n)]
+    return [pool[j] for j in torch.randperm(len(pool), generator=self.generator)[:count].tolist()]
+
+# %% ../nbs/03_sampler.ipynb #604e7222
+@patch
+def plan(self:HybridBatchSampler) -> list[int]:
+    "The sub-dataset index of every step of this epoch."
+    if self.generator is not None and self.seed is not None: self.generator.manual_seed(self.seed + self.epoch)
+    k, m = self.plan_sizes()
+    xx, xy = iter(self._tickets(True, k)), iter(self._tickets(False, m))
+    return [next(xx) if is_xx else next(xy)
+            for is_xx in (torch.randperm(k + m, generator=self.generator) < k).tolist()]
+
+# %% ../nbs/03_sampler.ipynb #4011101a
+@patch
+def batches(self:HybridBatchSampler):
+    "This epoch's batches as row indices of the concatenated dataset: `world_size` consecutive ones per step."
+    offsets = [0, *accumulate(len(d) for d in self.dataset.datasets)]
+    iters = {}
+    for i in self.plan():
+        it = iters.setdefault(i, iter(self.batch_samplers[i]))
+        group = [b for _, b in zip(range(self.world_size), it)]
+        if len(group) < self.world_size: continue  # sub-dataset ran out early (duplicates); same on every rank
+        for batch in group: yield [j + offsets[i] for j in batch]
 
 # %% ../nbs/03_sampler.ipynb #f36866f4
 STRATEGIES = ('xx', 'xy', 'hybrid', 'proportional')
