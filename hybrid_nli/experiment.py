@@ -336,7 +336,6 @@ def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
 def finetune_steps(cfg:ExperimentConfig) -> tuple[int, int, int]:
     "Optimizer steps, pairs per step and steps between dev scores of the finetuned regime of `cfg`."
     from hybrid_nli.data import MANIFEST_PATH, NLI_SETS
-    from hybrid_nli.nli import finetune_nli
     f = finetune_settings(cfg)
     counts = json.loads(MANIFEST_PATH.read_text(encoding='utf-8'))['files']
     rows = sum(counts[p]['counts']['pairs'] for s in cfg.nli_train_sets or ['mnli_sample'] for p in NLI_SETS[s])
