@@ -35,8 +35,8 @@ PRECS = ('fp32', 'bf16')
 def host() -> dict:
     "CPU model, bf16 flags, what auto resolves to, versions and threads."
     from hybrid_nli.encoder import cpu_bf16_flags, host_bf16, resolve_precision
-    from hybrid_nli.experiment import _cpu_model
-    return dict(cpu=_cpu_model(), cpus=os.cpu_count(), threads=torch.get_num_threads(), flags=cpu_bf16_flags(),
+    from hybrid_nli.core import cpu_model
+    return dict(cpu=cpu_model(), cpus=os.cpu_count(), threads=torch.get_num_threads(), flags=cpu_bf16_flags(),
                 bf16_native=host_bf16('cpu'), auto=resolve_precision('auto', 'cpu'), torch=torch.__version__,
                 python=platform.python_version(), platform=platform.platform())
 

@@ -4,11 +4,10 @@
 
 # %% ../nbs/90_cli.ipynb #9be3f706
 from __future__ import annotations
-import argparse, json, os, platform, sys, tempfile, time
-from importlib.metadata import version
+import argparse, json, os, sys, tempfile, time
 from pathlib import Path
 
-from .core import HybridNLIError, atomic_write, cache_dir, data_dir
+from .core import HybridNLIError, atomic_write, cache_dir, data_dir, provenance
 
 # %% auto #0
 __all__ = ['align', 'check_out', 'main']
@@ -36,10 +35,7 @@ def align(out:str|Path='runs/align', # output directory
                    mean_accuracy=sum(acc.values())/len(acc),
                    worst_pair='-'.join(min(acc, key=acc.get)), worst_accuracy=min(acc.values()),
                    seconds=dict(load_encoder=round(t_load, 1), encode_and_rank=round(t_enc, 1)),
-                   versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers',
-                                                     'datasets')},
-                   machine=dict(python=platform.python_version(), platform=platform.platform()),
-                   data_dir=str(data_dir(data)))
+                   data_dir=str(data_dir(data)), **provenance())
     atomic_write(out/'manifest.json', json.dumps(summary, indent=2))
     return summary
 

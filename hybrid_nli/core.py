@@ -4,12 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #d2b2ca7f
 from __future__ import annotations
-import contextlib, csv, gzip, hashlib, importlib.util, os, shutil, tempfile
+import contextlib, csv, dataclasses, gzip, hashlib, importlib.util, os, platform, shutil, subprocess, tempfile, types
+import typing
+from dataclasses import field
+from importlib.metadata import version
 from pathlib import Path
 
+import yaml
+
 # %% auto #0
-__all__ = ['DATA_ENV', 'CACHE_ENV', 'HybridNLIError', 'data_dir', 'cache_dir', 'atomic_write', 'atomic_dir', 'remove_orphans',
-           'text_hash', 'file_digest', 'missing_output', 'csv_rows']
+__all__ = ['DATA_ENV', 'CACHE_ENV', 'PACKAGES', 'HybridNLIError', 'data_dir', 'cache_dir', 'atomic_write', 'atomic_dir',
+           'remove_orphans', 'text_hash', 'file_digest', 'missing_output', 'csv_rows', 'check_types', 'limited',
+           'check_field', 'check_limits', 'read_config', 'typed_config', 'changed_fields', 'cpu_model', 'git_commit',
+           'provenance']
 
 # %% ../nbs/00_core.ipynb #17359f04
 class HybridNLIError(Exception):
@@ -135,3 +142,155 @@ def csv_rows(path:str|Path, # a file
     if not path.name.endswith(('.csv', '.csv.gz')): return None
     with (gzip.open if path.suffix == '.gz' else open)(path, 'rt', encoding='utf-8', newline='') as f:
         return max(0, sum(1 for _ in csv.reader(f)) - 1)
+
+# %% ../nbs/00_core.ipynb #96b493d7
+def _fits(value, hint) -> bool:
+    "Whether parsed YAML `value` has type `hint`, list items included; an int is a float, a bool never a number."
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union): return any(_fits(value, a) for a in args)
+    if origin is list: return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
+    if hint is type(None): return value is None
+    if isinstance(value, bool): return hint is bool
+    return isinstance(value, (int, float) if hint is float else hint)
+
+# %% ../nbs/00_core.ipynb #851baa85
+def _hint_name(hint) -> str:
+    "A type hint as messages write it: `int`, `list[float]`, `int or null`."
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union): return ' or '.join(map(_hint_name, args))
+    if origin is list: return f'list[{_hint_name(args[0])}]'
+    return 'null' if hint is type(None) else hint.__name__
+
+def _kind(value) -> str:
+    "What a parsed YAML value is, in words."
+    return {bool: 'a boolean', str: 'a string', int: 'an int', float: 'a float', list: 'a list', dict: 'a mapping',
+            type(None): 'null'}.get(type(value), type(value).__name__)
+
+# %% ../nbs/00_core.ipynb #d709d549
+def _label(name:str, prefix:str, names:dict|None) -> str:
+    "How a message names field `name`: as `names` says (e.g. a CLI option), else `field '<prefix><name>'`."
+    return (names or {}).get(name) or f"field {prefix + name!r}"
+
+def _lead(where:str|None) -> str: return f"{where}: " if where else ''
+
+def check_types(cfg, # a dataclass instance, e.g. `TrainConfig`
+                where:str|None='config', # the config file, for messages
+                prefix:str='', # prefix of field names in messages, e.g. 'train.'
+                names:dict|None=None, # field -> how messages name it, where not `field '<prefix><name>'`
+               ):
+    "Refuse the first field whose value lacks its annotated type (`typing.get_type_hints`); no value is converted."
+    for name, hint in typing.get_type_hints(type(cfg)).items():
+        v = getattr(cfg, name)
+        if _fits(v, hint): continue
+        alts = typing.get_args(hint) if typing.get_origin(hint) in (types.UnionType, typing.Union) else (hint,)
+        items = [typing.get_args(a)[0] for a in alts if typing.get_origin(a) is list]
+        bad = [x for x in v if not _fits(x, items[0])] if items and isinstance(v, list) else []
+        got = f"{v!r}: item {bad[0]!r} is {_kind(bad[0])}" if bad else f"{v!r}, {_kind(v)}"
+        raise HybridNLIError(f"{_lead(where)}{_label(name, prefix, names)} must be {_hint_name(hint)} (got {got})")
+
+# %% ../nbs/00_core.ipynb #148e3f07
+def limited(default, # the field's default
+            test:typing.Callable[[typing.Any], bool], # what a value must pass (its type is already checked)
+            what:str, # what the test asks for, in words: 'a positive int'
+           ):
+    "A dataclass field with a default and a limit that `check_limits` enforces."
+    return field(default=default, metadata=dict(test=test, what=what))
+
+def check_field(ok:bool, # the condition the field must meet
+                where:str|None, # the config file, for messages
+                name:str, # the field, as the config writes it (e.g. 'train.langs')
+                value, # its value
+                what:str, # what it must be, e.g. 'a positive int'
+               ):
+    "Raise the one-line error `<where>: field '<name>' must be <what> (got <value>)` unless `ok`."
+    if not ok: raise HybridNLIError(f"{_lead(where)}field {name!r} must be {what} (got {value!r})")
+
+def check_limits(cfg, # a dataclass instance whose fields may be `limited`
+                 where:str|None='config', # the config file, for messages
+                 prefix:str='', # prefix of field names in messages, e.g. 'nli_head.'
+                 names:dict|None=None, # field -> how messages name it (see `check_types`)
+                ):
+    "Refuse the first `limited` field whose value fails its test."
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if 'test' in f.metadata and not f.metadata['test'](v):
+            raise HybridNLIError(f"{_lead(where)}{_label(f.name, prefix, names)} must be {f.metadata['what']} "
+                                 f"(got {v!r})")
+
+# %% ../nbs/00_core.ipynb #d841321b
+def read_config(path:str|Path|None, # YAML file of fields; None = no file
+                overrides:list|None=None, # `key=value` strings (YAML values) applied after the file
+                what:str='config', # the config class, for messages
+               ) -> dict:
+    "Fields from a YAML file (`yaml.safe_load`) plus `key=value` overrides, with one-line errors."
+    values = {}
+    if path is not None:
+        if Path(path).is_dir(): raise HybridNLIError(f"config file {path} is a directory: give a YAML file")
+        try: values = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
+        except FileNotFoundError: raise HybridNLIError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise HybridNLIError(f"config file {path} cannot be read ({e})") from None
+        except yaml.YAMLError as e: raise HybridNLIError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(values, dict): raise HybridNLIError(f"{path}: expected a mapping of {what} fields")
+    for o in overrides or []:
+        k, eq, v = o.partition('=')
+        if not eq or not k.strip(): raise HybridNLIError(f"override {o!r} is not key=value")
+        try: values[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as e:
+            raise HybridNLIError(f"override {o!r}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return values
+
+# %% ../nbs/00_core.ipynb #655242ba
+def typed_config(cls:type, # a config dataclass
+                 values:dict, # field values as YAML gave them (`read_config`)
+                 where:str|None='config', # the config file, for messages
+                 prefix:str='', # prefix of field names in messages ('train.' for the experiment's block)
+                 what:str='', # the config's name in the unknown-field message: 'unknown <what> field(s)'
+                 names:dict|None=None, # field -> how messages name it (see `check_types`)
+                ):
+    "A `cls` from `values`: no unknown keys, nested config blocks read the same way, types and limits checked."
+    if not isinstance(values, dict):
+        block = f"{_label(prefix[:-1], '', names)} must be" if prefix else 'expected'
+        raise HybridNLIError(f"{_lead(where)}{block} a mapping of {cls.__name__} fields "
+                             f"(got {values!r}, {_kind(values)})")
+    hints, known = typing.get_type_hints(cls), [f.name for f in dataclasses.fields(cls)]
+    if unknown := sorted(set(values) - set(known), key=str):
+        raise HybridNLIError(f"{_lead(where)}unknown {what + ' ' if what else ''}field(s) {unknown}; known: {known}")
+    values = {k: typed_config(hints[k], v, where, f'{prefix}{k}.', k) if dataclasses.is_dataclass(hints[k]) else v
+              for k, v in values.items()}
+    cfg = cls(**values)
+    check_types(cfg, where, prefix, names); check_limits(cfg, where, prefix, names)
+    return cfg
+
+# %% ../nbs/00_core.ipynb #b5737338
+def changed_fields(cfg, # a config dataclass instance whose class has a default for every field
+                  ) -> dict:
+    "The fields of `cfg` whose values differ from the class defaults: what a config file had to say."
+    default = type(cfg)()
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+            if getattr(cfg, f.name) != getattr(default, f.name)}
+
+# %% ../nbs/00_core.ipynb #5984c1b4
+def cpu_model() -> str:
+    "The CPU's model name, as /proc/cpuinfo gives it (or the platform's processor string)."
+    with contextlib.suppress(OSError):
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    return platform.processor()
+
+def git_commit() -> str|None:
+    "The commit of the checkout the package runs from, if it is a git checkout."
+    try: return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, check=True,
+                               cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError, NameError): return None
+
+# %% ../nbs/00_core.ipynb #3c15fd94
+PACKAGES = ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers', 'datasets')  # what every result records
+
+def provenance(packages:typing.Iterable[str]=PACKAGES, # distributions whose versions are recorded
+               **machine, # further machine facts, e.g. `threads=4` or `device='cpu'`
+              ) -> dict:
+    "Where a result came from: `git_commit`, package `versions` and the `machine` (Python, platform, CPUs)."
+    return dict(git_commit=git_commit(), versions={p: version(p) for p in packages},
+                machine=dict(python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
+                             cpu=cpu_model(), **machine))

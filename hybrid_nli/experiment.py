@@ -4,19 +4,19 @@
 
 # %% ../nbs/08_experiment.ipynb #7ea96d62
 from __future__ import annotations
-import contextlib, dataclasses, fnmatch, functools, gzip, importlib, inspect, json, math, os, platform, shutil, time
+import dataclasses, fnmatch, functools, gzip, importlib, json, math, os, platform, shutil, time
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 from filelock import FileLock, Timeout
 from .core import HybridNLIError, atomic_write, csv_rows, file_digest, remove_orphans, text_hash
+from .core import PACKAGES, changed_fields, check_field, provenance, read_config, typed_config
 from .data import ZERO_SHOT_RETRIEVAL, check_zero_shot, training_pairs
-from .sampler import STRATEGIES
+from .sampler import STRATEGIES, strategy_name
 from .encoder import PRECISIONS, cpu_bf16_flags, default_device, host_bf16, resolve_precision
-from .trainer import TrainConfig, check_config, config_dict, git_commit, read_config
-from .trainer import check_field, check_training_plan, check_types
+from .nli import FinetuneConfig, HeadConfig
+from .trainer import TrainConfig, check_config, check_training_plan, config_dict
 
 # %% auto #0
 __all__ = ['SET_PER_ENCODER', 'NLI_FIELDS', 'STAGE_MODULES', 'ARTIFACTS', 'UNFINISHED', 'LEGACY', 'COSTS', 'COSTS_SOURCE',
@@ -37,16 +37,16 @@ class ExperimentConfig:
     sources:list[str] = field(default_factory=lambda: ['xquad']) # training sources (each evaluated on the other's set)
     secondary_seeds:list[int]|None = None # seeds for sources after the first; None = `seeds`
     robustness_sources:list[str]|None = None # sources whose encoders also get NLI heads and attacks; None = all
-    train:dict = field(default_factory=dict) # `TrainConfig` fields shared by all trained encoders
+    train:TrainConfig = field(default_factory=TrainConfig) # shared by all trained encoders (the grid sets the rest)
     retrieval_questions:int|None = None # question ids of the retrieval set (`retrieval_subset`); None = all
     nli_train_rows:int|None = None # MultiNLI sample rows for the head (shuffled, seed 0); None = all 9000
     nli_dev_rows:int|None = None # XNLI English dev rows for model selection; None = all 2490
     nli_test_rows:int|None = None # XNLI test rows per language; None = all 5010
     nli_langs:list[str]|None = None # XNLI languages for clean evaluation; None = all 15
-    nli_head:dict = field(default_factory=dict) # `nli.train_head` settings
+    nli_head:HeadConfig = field(default_factory=HeadConfig) # the frozen regime's head (`nli.train_head`)
     nli_regimes:list[str] = field(default_factory=lambda: ['frozen']) # 'frozen' and/or 'finetuned' (see `nli`)
     nli_train_sets:list[str]|None = None # English NLI training sets (`data.NLI_SETS`); None = the MultiNLI sample
-    nli_finetune:dict = field(default_factory=dict) # `nli.finetune_nli` settings (finetuned regime)
+    nli_finetune:FinetuneConfig = field(default_factory=FinetuneConfig) # the finetuned regime (`nli.finetune_nli`)
     finetune_seeds:list[int]|None = None # seeds whose encoders get the finetuned regime; None = every seed
     attacks:list[str] = field(default_factory=lambda: ['char', 'codemix']) # attack names (see `attack`)
     attack_langs:list[str] = field(default_factory=lambda: ['en', 'de']) # languages attacked
@@ -118,13 +118,12 @@ def _check_sizes(cfg:ExperimentConfig, where:str):
     need(cfg.retrieval_questions is None or cfg.retrieval_questions >= 1, 'retrieval_questions',
          'a positive int or null (all)')
     for k in ('attack_examples', 'query_budget'): need(getattr(cfg, k) >= 1, k, 'a positive int')
-    need('seed' not in cfg.nli_head, 'nli_head', "settings without 'seed' (the seeds field sets the head seed)")
-    from hybrid_nli.nli import FINETUNE_RULES, HEAD_RULES, check_nli_args
-    names = {**NLI_FIELDS, **{k: f"field 'nli_head.{k}'" for k in HEAD_RULES}}
+    from hybrid_nli.nli import check_nli_args
+    names = NLI_FIELDS | {f'{g}.{f.name}': f"field 'nli_{g}.{f.name}'" for g, c in (('head', HeadConfig),
+                          ('finetune', FinetuneConfig)) for f in dataclasses.fields(c)}
     for regime in cfg.nli_regimes:
         check_nli_args(cfg.nli_test_rows, cfg.nli_langs, cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_head, where,
-                       names | {k: f"field 'nli_finetune.{k}'" for k in FINETUNE_RULES}, regime, cfg.nli_train_sets,
-                       cfg.nli_finetune)
+                       names, regime, cfg.nli_train_sets, cfg.nli_finetune)
 
 # %% ../nbs/08_experiment.ipynb #0b7d8bb7
 @functools.lru_cache(maxsize=8)
@@ -134,18 +133,15 @@ def _pairs(source:str, langs:tuple|None, passage:str, data:str|None):
 
 def _check_training(cfg:ExperimentConfig, where:str, data=None):
     "Check the `train` block as the `TrainConfig` of every trained encoder, and that each plans steps (data only)."
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    if unknown := sorted(set(cfg.train) - known, key=str):
-        raise HybridNLIError(f"{where}: unknown train field(s) {unknown}")
-    if fixed := [k for k in SET_PER_ENCODER if k in cfg.train]:
+    if fixed := [k for k in SET_PER_ENCODER if k in changed_fields(cfg.train)]:
         raise HybridNLIError(f"{where}: train field(s) {fixed} are set per encoder (from model, sources, strategies, "
                              "alphas, seeds, precision, --data-dir, --cache-dir): remove them from train")
     trained = [s for s in cfg.strategies if s != 'base']
     for source in cfg.sources:
         for strategy in trained or ['xx']:
             for alpha in (cfg.alphas if strategy == 'hybrid' else [0.5]):
-                t = check_config(TrainConfig(**{**cfg.train, 'model': cfg.model, 'source': source, 'strategy': strategy,
-                                                'alpha': alpha, 'seed': cfg.seeds[0]}), where, 'train.')
+                t = check_config(dataclasses.replace(cfg.train, model=cfg.model, source=source, strategy=strategy,
+                                                     alpha=alpha, seed=cfg.seeds[0]), where, 'train.')
                 if not trained: continue
                 pairs = _pairs(source, tuple(t.langs) if t.langs else None, t.passage, str(data) if data else None)
                 check_training_plan(t, where, 'train.', pairs=pairs)
@@ -157,11 +153,11 @@ def load_experiment(path:str|Path, # YAML file of `ExperimentConfig` fields
                    ) -> ExperimentConfig:
     "A checked `ExperimentConfig` from a YAML file plus overrides: every bad value is refused here, before any work."
     values, where = read_config(path, overrides, 'ExperimentConfig'), str(path)
-    known = {f.name for f in dataclasses.fields(ExperimentConfig)}
-    if unknown := sorted(set(values) - known, key=str):
-        raise HybridNLIError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
-    cfg = ExperimentConfig(**values)
-    check_types(cfg, where); _check_grid(cfg, where); _check_sizes(cfg, where); _check_training(cfg, where, data)
+    if fixed := [k for k in SET_PER_ENCODER if k in (values.get('train') or {})]:  # as written, defaults included
+        raise HybridNLIError(f"{where}: train field(s) {fixed} are set per encoder (from model, sources, strategies, "
+                             "alphas, seeds, precision, --data-dir, --cache-dir): remove them from train")
+    cfg = typed_config(ExperimentConfig, values, where)
+    _check_grid(cfg, where); _check_sizes(cfg, where); _check_training(cfg, where, data)
     return cfg
 
 # %% ../nbs/08_experiment.ipynb #a89ed53a
@@ -200,9 +196,9 @@ def grid(cfg:ExperimentConfig) -> list[Encoder]:
         for source in [s for s in cfg.sources if seed in seeds_of[s]]:
             for strategy in [s for s in cfg.strategies if s != 'base']:
                 for alpha in (cfg.alphas if strategy == 'hybrid' else [None]):
-                    t = TrainConfig(**{**cfg.train, 'model': cfg.model, 'source': source, 'strategy': strategy,
-                                       'alpha': 0.5 if alpha is None else alpha, 'seed': seed, 'precision': p})
-                    name = strategy + (f'-a{alpha}' if alpha is not None else '')
+                    t = dataclasses.replace(cfg.train, model=cfg.model, source=source, strategy=strategy,
+                                            alpha=0.5 if alpha is None else alpha, seed=seed, precision=p)
+                    name = strategy_name(strategy, alpha)
                     out.append(Encoder(f'{source}/{name}/s{seed}', source, strategy, alpha, seed, t,
                                        stage_key('train', config_dict(t)), p))
     return out
@@ -289,16 +285,14 @@ def _train_dir(e:Encoder, root:Path) -> Path: return root/'train'/f"{e.label.rep
 
 def finetune_settings(cfg:ExperimentConfig) -> dict:
     "Every `nli.finetune_nli` setting of the finetuned regime: the config's `nli_finetune` over its defaults."
-    from hybrid_nli.nli import FINETUNE_RULES, finetune_nli
-    defaults = {k: p.default for k, p in inspect.signature(finetune_nli).parameters.items() if k in FINETUNE_RULES}
-    return defaults | cfg.nli_finetune
+    return dataclasses.asdict(cfg.nli_finetune)
 
 def _nli_key(cfg:ExperimentConfig, e:Encoder, regime:str) -> str:
     "The key of an NLI stage; a frozen head on the MultiNLI sample keeps the key it had before regimes existed."
     sizes = (cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_test_rows, cfg.nli_langs)
     if regime == 'frozen':
         sets = [cfg.nli_train_sets] if cfg.nli_train_sets else []
-        return stage_key('nli', e.key, e.seed, *sizes, cfg.nli_head, *sets)
+        return stage_key('nli', e.key, e.seed, *sizes, changed_fields(cfg.nli_head), *sets)
     return stage_key('nli', regime, e.key, e.seed, *sizes, cfg.nli_train_sets, finetune_settings(cfg))
 
 def _attack_options(cfg:ExperimentConfig, attack:str) -> list:
@@ -392,8 +386,9 @@ def _stage_args(stage:dict, cfg:ExperimentConfig, root:Path, data=None, cache=No
         tuned = stage['regime'] == 'finetuned'
         return dict(out=d, spec=spec, rows=cfg.nli_test_rows, langs=cfg.nli_langs, data=data, cache=cache,
                     train_rows=cfg.nli_train_rows, dev_rows=cfg.nli_dev_rows, precision=e.precision,
-                    regime=stage['regime'], train_sets=cfg.nli_train_sets, finetune=cfg.nli_finetune if tuned else None,
-                    seed=e.seed, **({} if tuned else cfg.nli_head))
+                    regime=stage['regime'], train_sets=cfg.nli_train_sets,
+                    finetune=finetune_settings(cfg) if tuned else None, seed=e.seed,
+                    **({} if tuned else changed_fields(cfg.nli_head)))
     from hybrid_nli.nli import load_classifier
     options = dict(han=cfg.char_han) if stage['attack'] == 'char' else {}
     return dict(out=d, classifier=load_classifier(stage['nli_dir'], spec, cache, e.precision), attack=stage['attack'],
@@ -544,13 +539,6 @@ def _finished(s:dict) -> dict|None:
 
 def _csv(df:pd.DataFrame) -> str: return df.to_csv(index=False)
 
-def _cpu_model() -> str:
-    "The CPU's model name, as /proc/cpuinfo gives it (or the platform's processor string)."
-    with contextlib.suppress(OSError):
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    return platform.processor()
-
 # %% ../nbs/08_experiment.ipynb #4b0ff823
 def collect(cfg:ExperimentConfig, # the experiment
             root:Path, # its run directory
@@ -585,13 +573,9 @@ def collect(cfg:ExperimentConfig, # the experiment
         if rows:
             atomic_write(root/'attack_rows.csv.gz',
                          gzip.compress(pd.concat(rows).to_csv(index=False).encode(), mtime=0))
-        manifest = dict(config=dataclasses.asdict(cfg), precision=run_precision(cfg), git_commit=git_commit(),
-                        stages=len(plan(cfg, root)),
+        manifest = dict(config=dataclasses.asdict(cfg), precision=run_precision(cfg), stages=len(plan(cfg, root)),
                         finished=len(timings), seconds=round(sum(t['seconds'] for t in timings), 1),
-                        versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers',
-                                                          'transformers', 'datasets', 'textattack')},
-                        machine=dict(python=platform.python_version(), platform=platform.platform(),
-                                     cpus=os.cpu_count(), cpu=_cpu_model(), bf16_native=host_bf16(default_device()),
+                        **provenance((*PACKAGES, 'textattack'), bf16_native=host_bf16(default_device()),
                                      bf16_flags=cpu_bf16_flags()))
         atomic_write(root/'manifest.json', json.dumps(manifest, indent=2, default=str))
     return tables
@@ -610,7 +594,8 @@ def _table_problems(root:Path) -> dict:
     "Tables of `root` that differ from what `collect` makes of its stages now (needs the run's manifest)."
     if not (root/'manifest.json').is_file(): return {}
     m = json.loads((root/'manifest.json').read_text())
-    cfg = ExperimentConfig(**m['config'] | ({'precision': m['precision']} if 'precision' in m else {}))  # as it ran
+    cfg = typed_config(ExperimentConfig, m['config'] | ({'precision': m['precision']} if 'precision' in m else {}),
+                       root/'manifest.json')  # as it ran
     return {f'{name}.csv': 'differs from its stages (rerun the same `hybrid-nli run` to rewrite it)'
             for name, df in collect(cfg, root, write=False).items()
             if not (root/f'{name}.csv').is_file() or (root/f'{name}.csv').read_text(encoding='utf-8') != _csv(df)}

@@ -5,6 +5,7 @@
 # %% ../nbs/06_nli.ipynb #0d492c3a
 from __future__ import annotations
 import functools, gzip, json, math, shutil, time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +14,17 @@ import torch
 from torch import nn
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
-from .core import HybridNLIError, atomic_dir, missing_output
+from .core import HybridNLIError, atomic_dir, check_limits, check_types, limited, missing_output, typed_config
 from .data import NLI_LABELS, NLI_SETS, XNLI_LANGS
 from .encoder import encoding
 from .retrieval import EmbeddingCache, encode_cached, encoder_fingerprint, own_prompt
 from .stats import bootstrap_ci, mcnemar_exact, paired_bootstrap
 
 # %% auto #0
-__all__ = ['FINETUNE_RULES', 'NLI_REGIMES', 'HEAD_RULES', 'nli_prompt', 'pair_features', 'NLIHead', 'embed_pairs',
-           'predict_proba', 'train_head', 'save_head', 'load_head', 'NLIClassifier', 'fit_nli_head', 'HeadOnFeatures',
-           'DevSelection', 'load_finetuned', 'finetune_nli', 'evaluate_nli', 'accuracy_table', 'confusion',
-           'crosslingual_nli', 'crosslingual_matrix', 'compare_nli', 'check_nli_args', 'run_nli', 'nli_stage',
+__all__ = ['NLI_REGIMES', 'nli_prompt', 'pair_features', 'NLIHead', 'embed_pairs', 'predict_proba', 'train_head', 'save_head',
+           'load_head', 'NLIClassifier', 'fit_nli_head', 'HeadOnFeatures', 'DevSelection', 'FinetuneConfig',
+           'load_finetuned', 'finetune_nli', 'evaluate_nli', 'accuracy_table', 'confusion', 'crosslingual_nli',
+           'crosslingual_matrix', 'compare_nli', 'HeadConfig', 'nli_settings', 'check_nli_args', 'run_nli', 'nli_stage',
            'nli_stage_problem', 'load_classifier']
 
 # %% ../nbs/06_nli.ipynb #b198a39d
@@ -253,17 +254,19 @@ class DevSelection(TrainerCallback):
         return self.best[2]
 
 # %% ../nbs/06_nli.ipynb #bedde31b
-FINETUNE_RULES = dict(  # `finetune_nli` settings: (type, test, what the test asks for)
-    epochs=(int, lambda v: v >= 1, 'a positive int'),
-    max_steps=(int, lambda v: v >= -1 and v != 0, 'a positive int, or -1 for whole epochs'),
-    lr=(float, lambda v: 0 < v < math.inf, 'a positive number'),
-    head_lr=(float, lambda v: 0 < v < math.inf, 'a positive number'),
-    batch_size=(int, lambda v: v >= 1, 'a positive int'),
-    max_length=(int, lambda v: v >= 8, 'an int >= 8 (tokens per sentence, prompt included)'),
-    warmup_ratio=(float, lambda v: 0 <= v < 1, 'in [0, 1)'),
-    eval_steps=(int, lambda v: v >= 1, 'a positive int'),
-    probe_epochs=(int, lambda v: v >= 1, 'a positive int'),
-    freeze_embeddings=(bool, lambda v: True, 'true or false'))
+@dataclass
+class FinetuneConfig:
+    "Settings of the finetuned regime (`finetune_nli`); its seed comes from the experiment's seeds."
+    epochs:int = limited(1, lambda v: v >= 1, 'a positive int') # passes over the training pairs
+    max_steps:int = limited(-1, lambda v: v >= -1 and v != 0, 'a positive int, or -1 for whole epochs') # steps
+    lr:float = limited(2e-5, lambda v: 0 < v < math.inf, 'a positive number') # encoder learning rate
+    head_lr:float = limited(2e-5, lambda v: 0 < v < math.inf, 'a positive number') # head learning rate
+    batch_size:int = limited(32, lambda v: v >= 1, 'a positive int') # pairs per step
+    max_length:int = limited(128, lambda v: v >= 8, 'an int >= 8 (tokens per sentence, prompt included)') # tokens
+    warmup_ratio:float = limited(0.1, lambda v: 0 <= v < 1, 'in [0, 1)') # share of steps with linear warm-up
+    eval_steps:int = limited(50, lambda v: v >= 1, 'a positive int') # steps between dev scores
+    probe_epochs:int = limited(10, lambda v: v >= 1, 'a positive int') # epochs of the linear probe
+    freeze_embeddings:bool = True # keep the token embedding matrix fixed
 
 def _pair_columns(ds:Dataset) -> Dataset:
     "The two text columns and the label in `SoftmaxLoss`'s order, named as sentence-transformers expects them."
@@ -436,14 +439,33 @@ def compare_nli(a:pd.DataFrame, # rows from `evaluate_nli` for classifier A
 # %% ../nbs/06_nli.ipynb #3c7a9e01
 NLI_REGIMES = ('frozen', 'finetuned')  # the encoder stays fixed under a trained head, or is fine-tuned with it
 
-HEAD_RULES = dict(  # `train_head` settings: (type, test, what the test asks for)
-    hidden=(int, lambda v: v >= 0, 'an int >= 0 (0 = softmax regression)'),
-    dropout=(float, lambda v: 0 <= v < 1, 'in [0, 1)'),
-    epochs=(int, lambda v: v >= 1, 'a positive int'),
-    lr=(float, lambda v: 0 < v < math.inf, 'a positive number'),
-    weight_decay=(float, lambda v: 0 <= v < math.inf, 'a number >= 0'),
-    batch_size=(int, lambda v: v >= 1, 'a positive int'),
-    seed=(int, lambda v: 0 <= v < 2**63, 'an int >= 0'))
+@dataclass
+class HeadConfig:
+    "Settings of the frozen regime's head (`train_head`); its seed comes from the experiment's seeds."
+    hidden:int = limited(512, lambda v: v >= 0, 'an int >= 0 (0 = softmax regression)') # hidden units
+    dropout:float = limited(0.3, lambda v: 0 <= v < 1, 'in [0, 1)') # dropout rate
+    epochs:int = limited(10, lambda v: v >= 1, 'a positive int') # passes over the training pairs
+    lr:float = limited(3e-4, lambda v: 0 < v < math.inf, 'a positive number') # Adam learning rate
+    weight_decay:float = limited(0.0, lambda v: 0 <= v < math.inf, 'a number >= 0') # Adam weight decay
+    batch_size:int = limited(64, lambda v: v >= 1, 'a positive int') # pairs per step
+
+def _group_names(names:dict|None, group:str) -> dict:
+    "How messages name the settings of `group` ('head' or 'finetune'): plain keys, then `group.<setting>` keys."
+    names = names or {}
+    return {k: v for k, v in names.items() if '.' not in k} | \
+           {k.split('.', 1)[1]: v for k, v in names.items() if k.startswith(group + '.')}
+
+def nli_settings(cls:type, # `HeadConfig` or `FinetuneConfig`
+                 settings:dict|HeadConfig|FinetuneConfig|None, # as `run_nli` takes them, or a typed config
+                 where:str|None=None, # prefix of messages
+                 names:dict|None=None, # how messages name each setting (see `check_nli_args`)
+                ):
+    "`settings` as a checked `cls`: a mapping read by `core.typed_config`, a typed config checked as it is."
+    group = 'head' if cls is HeadConfig else 'finetune'
+    if isinstance(settings, cls):
+        check_types(settings, where, names=_group_names(names, group))
+        check_limits(settings, where, names=_group_names(names, group)); return settings
+    return typed_config(cls, settings or {}, where, what=group, names=_group_names(names, group))
 
 def _number(v, typ) -> bool:
     "Whether `v` is an int (`typ` int) or a number (`typ` float); a bool is neither."
@@ -453,12 +475,12 @@ def check_nli_args(rows:int|None=None, # as `run_nli`'s arguments
                    langs:list[str]|None=None,
                    train_rows:int|None=None,
                    dev_rows:int|None=None,
-                   head:dict|None=None, # `train_head` settings
+                   head:dict|HeadConfig|None=None, # `train_head` settings (a dict may hold the head's `seed`)
                    where:str|None=None, # prefix of messages (a config file, 'run_nli')
-                   names:dict|None=None, # how messages name each argument or head setting (e.g. `{'rows': '--rows'}`)
+                   names:dict|None=None, # how messages name arguments and settings: `{'rows': '--rows', ...}`
                    regime:str='frozen', # 'frozen' or 'finetuned'
                    train_sets:list[str]|None=None, # keys of `data.NLI_SETS`
-                   finetune:dict|None=None, # `finetune_nli` settings
+                   finetune:dict|FinetuneConfig|None=None, # `finetune_nli` settings
                   ):
     "Refuse `run_nli` arguments that would fail, or silently mean something else, after the encoder has loaded."
     name = lambda k: (names or {}).get(k, k)
@@ -473,11 +495,11 @@ def check_nli_args(rows:int|None=None, # as `run_nli`'s arguments
     need(train_sets is None or isinstance(train_sets, list) and train_sets and all(s in NLI_SETS for s in train_sets)
          and len(set(train_sets)) == len(train_sets), 'train_sets', train_sets,
          f"NLI training sets, each once ({', '.join(NLI_SETS)}; or left out for the MultiNLI sample)")
-    for rules, group, settings in ((HEAD_RULES, 'head', head), (FINETUNE_RULES, 'finetune', finetune)):
-        for k, v in (settings or {}).items():
-            need(k in rules, group, k, f"a {group} setting: {', '.join(rules)}")
-            typ, ok, what = rules[k]
-            need((isinstance(v, bool) if typ is bool else _number(v, typ)) and ok(v), k, v, what)
+    seed = (head or {}).get('seed', 0) if isinstance(head, dict) else 0
+    need(_number(seed, int) and 0 <= seed < 2**63, 'seed', seed, 'an int >= 0')
+    nli_settings(HeadConfig, {k: v for k, v in head.items() if k != 'seed'} if isinstance(head, dict) else head,
+                 where, names)
+    nli_settings(FinetuneConfig, finetune, where, names)
 
 # %% ../nbs/06_nli.ipynb #d364d1d9
 def _bundled_like(spec:str) -> bool:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_report.ipynb #8adc7988
 from __future__ import annotations
-import functools, gzip, itertools, json, re, warnings
+import functools, itertools, json, re, warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from scipy.stats import false_discovery_control
 from .core import HybridNLIError
 from .retrieval import PAPER_CLAIMS, RetrievalResult, read_retrieval_stage
+from .sampler import strategy_name
 from .stats import (bh_q, bootstrap_ci, cmh_seeds, hierarchical_bootstrap, mcnemar_exact, per_seed_tests,
                               spearman_ci, verdict)
 
@@ -51,14 +52,10 @@ def load_run(root:str|Path, # run directory written by `experiment.run_experimen
 
 # %% ../nbs/09_report.ipynb #cdca881b
 def strategy_label(df:pd.DataFrame) -> pd.Series:
-    "A readable strategy label per row: base, xx, xy, hybrid-a0.5, ..."
-    return [s if s != 'hybrid' else f'hybrid-a{a}' for s, a in zip(df.strategy, df.alpha)]
+    "A readable strategy label per row, as stage directories name it: base, xx, xy, hybrid-a0.5, ..."
+    return [strategy_name(s, a) for s, a in zip(df.strategy, df.alpha)]
 
 # %% ../nbs/09_report.ipynb #80f7dfab
-def _name(strategy:str, alpha) -> str:
-    if strategy != 'hybrid': return strategy
-    return 'hybrid' if alpha == 0.5 else f'hybrid-a{alpha}'
-
 def strategy_results(run:dict, # from `load_run`
                      eval_set:str, # 'mlqa_r' or 'xquad_r'
                     ) -> dict:
@@ -68,9 +65,10 @@ def strategy_results(run:dict, # from `load_run`
     for (strategy, alpha), g in r.groupby(['strategy', r.alpha.fillna(-1)]):
         res = [read_retrieval_stage(run['root']/d) for d in g.dir]
         mean = lambda f: np.nanmean(np.stack([f(x) for x in res]), 0) if len(res) > 1 else f(res[0])
-        with np.errstate(all='ignore'), __import__('warnings').catch_warnings():
-            __import__('warnings').simplefilter('ignore', RuntimeWarning)
-            out[_name(strategy, alpha)] = RetrievalResult(res[0].langs, res[0].q_lang, res[0].q_id,
+        with np.errstate(all='ignore'), warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)
+            out[strategy_name(strategy, alpha, plain=0.5)] = RetrievalResult(
+                res[0].langs, res[0].q_lang, res[0].q_id,
                 mean(lambda x: x.multi),
                 mean(lambda x: x.cross), mean(lambda x: x.rank_distance), mean(lambda x: x.own_first),
                 mean(lambda x: x.own_first_chance), res[0].pool_size)

@@ -16,8 +16,8 @@ from sentence_transformers.base.sampler import MultiDatasetDefaultBatchSampler, 
 from .core import HybridNLIError
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'HybridBatchSampler', 'check_strategy', 'strategy_alpha', 'select_strategy', 'batch_sampler_factory',
-           'sub_batch_sampler', 'build_sampler']
+__all__ = ['STRATEGIES', 'HybridBatchSampler', 'check_strategy', 'strategy_alpha', 'select_strategy', 'strategy_name',
+           'batch_sampler_factory', 'sub_batch_sampler', 'build_sampler']
 
 # %% ../nbs/03_sampler.ipynb #2fb4282a
 class HybridBatchSampler(MultiDatasetDefaultBatchSampler):
@@ -114,6 +114,14 @@ def select_strategy(pairs:DatasetDict, # output of `data.training_pairs`
     if not out:
         raise HybridNLIError(f"strategy {strategy!r} has no sub-datasets in {sorted(pairs)}: check the language list")
     return out
+
+# %% ../nbs/03_sampler.ipynb #f4be9585
+def strategy_name(strategy:str, # 'base' or one of `STRATEGIES`
+                  alpha:float|None=None, # the hybrid strategy's α (the others ignore it)
+                  plain:float|None=None, # an α that is named plain 'hybrid' (reports: 0.5, the paper's)
+                 ) -> str:
+    "How stage directories, tables and reports name a strategy: 'base', 'xx', 'xy', 'hybrid-a0.25', ..."
+    return strategy if strategy != 'hybrid' or alpha == plain else f"hybrid-a{alpha}"
 
 # %% ../nbs/03_sampler.ipynb #9182765a
 def batch_sampler_factory(names:list, # sub-dataset names in training order (`xx_*` / `xy_*`)

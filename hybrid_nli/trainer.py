@@ -4,9 +4,8 @@
 
 # %% ../nbs/04_trainer.ipynb #c118f273
 from __future__ import annotations
-import csv, dataclasses, functools, io, json, math, os, platform, random, shutil, subprocess, time, types, typing
-from dataclasses import dataclass, field
-from importlib.metadata import version
+import csv, dataclasses, functools, io, json, math, os, random, shutil, time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,17 @@ import yaml
 from datasets import DatasetDict
 from torch.utils.data import BatchSampler, ConcatDataset
 from .core import HybridNLIError, atomic_dir, atomic_write, missing_output, remove_orphans
+from .core import PACKAGES, check_field, check_types, provenance, read_config, typed_config
 from .data import MLQA_LANGS, XQUAD_LANGS, training_pairs
 from .encoder import PRECISIONS, encoding, resolve_precision, set_precision
-from .sampler import (STRATEGIES, batch_sampler_factory, check_strategy, select_strategy, strategy_alpha,
+from .sampler import (batch_sampler_factory, check_strategy, select_strategy, strategy_alpha,
                                 sub_batch_sampler)
 
 # %% auto #0
-__all__ = ['LATER_FIELDS', 'SOURCE_LANGS', 'HELDOUT_SEED', 'TrainConfig', 'config_dict', 'check_types', 'check_field',
-           'check_config', 'read_config', 'load_config', 'heldout_ids', 'split_heldout', 'heldout_data',
-           'strategy_data', 'planned_steps', 'check_training_plan', 'column_prompts', 'heldout_loss', 'build_trainer',
-           'last_checkpoint', 'git_commit', 'train', 'train_stage', 'train_stage_problem']
+__all__ = ['LATER_FIELDS', 'SOURCE_LANGS', 'HELDOUT_SEED', 'TrainConfig', 'config_dict', 'check_config', 'load_config',
+           'heldout_ids', 'split_heldout', 'heldout_data', 'strategy_data', 'planned_steps', 'check_training_plan',
+           'column_prompts', 'heldout_loss', 'build_trainer', 'last_checkpoint', 'train', 'train_stage',
+           'train_stage_problem']
 
 # %% ../nbs/04_trainer.ipynb #a5a045fe
 @dataclass
@@ -64,51 +64,6 @@ def config_dict(cfg:TrainConfig, # a config
     for k, default in LATER_FIELDS.items():
         if d[k] == default: del d[k]  # so earlier runs keep the config.yaml and keys they always had
     return d
-
-# %% ../nbs/04_trainer.ipynb #bb1265da
-def _fits(value, hint) -> bool:
-    "Whether parsed YAML `value` has type `hint`, list items included; an int is a float, a bool never a number."
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union): return any(_fits(value, a) for a in args)
-    if origin is list: return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
-    if hint is type(None): return value is None
-    if isinstance(value, bool): return hint is bool
-    return isinstance(value, (int, float) if hint is float else hint)
-
-def _hint_name(hint) -> str:
-    "A type hint as messages write it: `int`, `list[float]`, `int or null`."
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union): return ' or '.join(map(_hint_name, args))
-    if origin is list: return f'list[{_hint_name(args[0])}]'
-    return 'null' if hint is type(None) else hint.__name__
-
-def _kind(value) -> str:
-    "What a parsed YAML value is, in words."
-    return {bool: 'a boolean', str: 'a string', int: 'an int', float: 'a float', list: 'a list', dict: 'a mapping',
-            type(None): 'null'}.get(type(value), type(value).__name__)
-
-def check_types(cfg, # a dataclass instance: `TrainConfig` or `experiment.ExperimentConfig`
-                where:str='config', # the config file, for messages
-                prefix:str='', # prefix of field names in messages, e.g. 'train.'
-               ):
-    "Refuse the first field whose value lacks its annotated type (`typing.get_type_hints`); no value is converted."
-    for name, hint in typing.get_type_hints(type(cfg)).items():
-        v = getattr(cfg, name)
-        if _fits(v, hint): continue
-        alts = typing.get_args(hint) if typing.get_origin(hint) in (types.UnionType, typing.Union) else (hint,)
-        items = [typing.get_args(a)[0] for a in alts if typing.get_origin(a) is list]
-        bad = [x for x in v if not _fits(x, items[0])] if items and isinstance(v, list) else []
-        got = f"{v!r}: item {bad[0]!r} is {_kind(bad[0])}" if bad else f"{v!r}, {_kind(v)}"
-        raise HybridNLIError(f"{where}: field {prefix + name!r} must be {_hint_name(hint)} (got {got})")
-
-def check_field(ok:bool, # the condition the field must meet
-                where:str, # the config file, for messages
-                name:str, # the field, as the config writes it (e.g. 'train.langs')
-                value, # its value
-                what:str, # what it must be, e.g. 'a positive int'
-               ):
-    "Raise the one-line error `<where>: field '<name>' must be <what> (got <value>)` unless `ok`."
-    if not ok: raise HybridNLIError(f"{where}: field {name!r} must be {what} (got {value!r})")
 
 # %% ../nbs/04_trainer.ipynb #7c1e0a02
 SOURCE_LANGS = {'xquad': XQUAD_LANGS, 'mlqa': MLQA_LANGS}  # training languages of each parallel QA source
@@ -159,37 +114,12 @@ def check_config(cfg:TrainConfig, # the config
          '0, or a positive int with eval_steps')
     return cfg
 
-def read_config(path:str|Path|None, # YAML file of fields; None = no file
-                overrides:list|None=None, # `key=value` strings (YAML values) applied after the file
-                what:str='TrainConfig', # the config class, for messages
-               ) -> dict:
-    "Fields from a YAML file (`yaml.safe_load`) plus `key=value` overrides, with one-line errors."
-    values = {}
-    if path is not None:
-        if Path(path).is_dir(): raise HybridNLIError(f"config file {path} is a directory: give a YAML file")
-        try: values = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
-        except FileNotFoundError: raise HybridNLIError(f"config file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise HybridNLIError(f"config file {path} cannot be read ({e})") from None
-        except yaml.YAMLError as e: raise HybridNLIError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(values, dict): raise HybridNLIError(f"{path}: expected a mapping of {what} fields")
-    for o in overrides or []:
-        k, eq, v = o.partition('=')
-        if not eq or not k.strip(): raise HybridNLIError(f"override {o!r} is not key=value")
-        try: values[k.strip()] = yaml.safe_load(v)
-        except yaml.YAMLError as e:
-            raise HybridNLIError(f"override {o!r}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return values
-
 def load_config(path:str|Path|None=None, # YAML file with `TrainConfig` fields; None = defaults
                 overrides:list|None=None, # `key=value` strings applied after the file
                ) -> TrainConfig:
-    "A checked `TrainConfig` from a YAML file plus overrides."
-    values, where = read_config(path, overrides), str(path) if path is not None else 'overrides'
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    if unknown := sorted(set(values) - known, key=str):
-        raise HybridNLIError(f"{where}: unknown config field(s) {unknown}; known: {sorted(known)}")
-    return check_config(TrainConfig(**values), where)
+    "A checked `TrainConfig` from a YAML file plus overrides (`core.typed_config`, then `check_config`)."
+    values, where = read_config(path, overrides, 'TrainConfig'), str(path) if path is not None else 'overrides'
+    return check_config(typed_config(TrainConfig, values, where, what='config'), where)
 
 # %% ../nbs/04_trainer.ipynb #ef34557e
 HELDOUT_SEED = 0  # the same question ids are held out for every strategy, α and training seed
@@ -359,12 +289,6 @@ def last_checkpoint(out:Path) -> Path|None:
     done = [p for p in (out/'checkpoints').glob('checkpoint-*') if (p/'trainer_state.json').is_file()]
     return max(done, key=lambda p: int(p.name.split('-')[1]), default=None)
 
-def git_commit() -> str|None:
-    "The commit of the checkout the package runs from, if it is a git checkout."
-    try: return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, check=True,
-                               cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError, NameError): return None
-
 def _heldout_csv(history:list) -> str:
     "A run's held-out losses (step, epoch, the strategy's kinds, X-X, X-Y) as CSV: its learning curve."
     buf = io.StringIO(); w = csv.writer(buf); w.writerow(['step', 'epoch', 'heldout_loss', 'heldout_xx', 'heldout_xy'])
@@ -418,7 +342,7 @@ def train(cfg:TrainConfig, # checked config (see `load_config`)
         if heldout is not None:
             atomic_write(out/'heldout_log.csv', _heldout_csv(trainer.state.log_history))
         model = trainer.model
-        run = dict(config=config_dict(cfg), precision=cfg.precision, seed=cfg.seed, git_commit=git_commit(),
+        run = dict(config=config_dict(cfg), precision=cfg.precision, seed=cfg.seed,
                    resumed_from=resume.name if resume else None,
                    steps=trainer.state.global_step, world_size=trainer.args.world_size,
                    **(dict(best_step=int(Path(best).name.split('-')[1]) if best else None,
@@ -427,10 +351,7 @@ def train(cfg:TrainConfig, # checked config (see `load_config`)
                    parameters=sum(p.numel() for p in model.parameters()),
                    trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
                    seconds=dict(setup=round(t_setup, 1), train=round(t_train, 1)),
-                   versions={p: version(p) for p in ('hybrid_nli', 'torch', 'sentence-transformers', 'transformers',
-                                                     'datasets', 'accelerate')},
-                   machine=dict(python=platform.python_version(), platform=platform.platform(),
-                                threads=torch.get_num_threads(), device=str(model.device)))
+                   **provenance((*PACKAGES, 'accelerate'), threads=torch.get_num_threads(), device=str(model.device)))
         atomic_write(out/'run.json', json.dumps(run, indent=2))
     trainer.accelerator.wait_for_everyone()  # every rank returns once the model is saved and checkpoints are written
     return out/'model'

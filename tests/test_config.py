@@ -124,7 +124,7 @@ def test_nli_rows_zero(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(hybrid_nli.encoder, 'load_encoder', lambda *a, **k: pytest.fail('the encoder was loaded'))
     with pytest.raises(HybridNLIError, match=r'run_nli: rows must be a positive int .*\(got 0\)'):
         hybrid_nli.nli.run_nli(tmp_path, rows=0)
-    with pytest.raises(HybridNLIError, match="run_nli: head must be a head setting"):
+    with pytest.raises(HybridNLIError, match=r"run_nli: unknown head field\(s\) \['epoch'\]"):
         hybrid_nli.nli.run_nli(tmp_path, epoch=3)
     assert not (tmp_path/'nli').exists()
 
