@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import regex
 from fontTools.unicodedata import script as unicode_script
+from fastcore.basics import patch
 from .core import HybridNLIError, atomic_write, cache_dir, missing_output
 
 # %% auto #0
@@ -138,7 +139,7 @@ class SegmentedAttack(Attack):
         if isinstance(example, OrderedDict): example = SegmentedText(example)
         return super().attack(example, ground_truth_output)
 
-# %% ../nbs/07_attack.ipynb #e26e78ae
+# %% ../nbs/07_attack.ipynb #7b33a2a1
 CHAR_OPS = ('insert', 'delete', 'swap', 'substitute')
 
 def _is_letter(c:str) -> bool: return unicodedata.category(c)[0] == 'L'
@@ -149,6 +150,7 @@ def word_script(word:str, # a word
     counts = Counter(unicode_script(c) for c in word if _is_letter(c))
     return counts.most_common(1)[0][0] if counts else None
 
+# %% ../nbs/07_attack.ipynb #f69e0b08
 @functools.lru_cache(maxsize=None)
 def script_alphabets(lang:str, # XNLI language code
                      min_count:int=5, # a letter must occur this often in the language's XNLI dev sentences
@@ -162,6 +164,7 @@ def script_alphabets(lang:str, # XNLI language code
         if n >= min_count and _is_letter(c): out[unicode_script(c)] = out.get(unicode_script(c), '') + c
     return out
 
+# %% ../nbs/07_attack.ipynb #c9ce72aa
 HAN_EDITS = ('any', 'homophone')  # Han characters: substituted by any of the language's, or by a same-sounding one
 
 @functools.lru_cache(maxsize=None)
@@ -175,6 +178,7 @@ def homophones(lang:str, # XNLI language code ('zh' is the one written in Han ch
         by_sound[lazy_pinyin(c, style=Style.NORMAL)[0]] += c
     return {c: chars.replace(c, '') for chars in by_sound.values() for c in chars}
 
+# %% ../nbs/07_attack.ipynb #df31c218
 class ScriptCharSwap(WordSwap):
     "One character edit `op` on grapheme clusters; inserted/substituted letters come from the word's script in `lang`."
     def __init__(self, op:str, # one of `CHAR_OPS`
@@ -190,38 +194,6 @@ class ScriptCharSwap(WordSwap):
         self.alphabets = script_alphabets(lang)
         self.sounds = homophones(lang) if han == 'homophone' else {}
 
-    def letters_for(self, word:str) -> str:
-        "The letters an edit of `word` may insert: its script's alphabet in this language, else the word's own letters."
-        return self.alphabets.get(word_script(word)) or ''.join(sorted({c for c in word.lower() if _is_letter(c)}))
-
-    def homophone_swaps(self, word:str) -> list[str]:
-        "Han words with `han='homophone'`: one character replaced by a same-sounding one; no random insertion."
-        g, rng, out = list(word), random.Random(f'{self.seed}:{self.op}:{word}'), []
-        slots = [i for i, c in enumerate(g) if self.sounds.get(c)]
-        if self.op != 'substitute' or not slots: return []
-        for _ in range(self.n):
-            i = rng.choice(slots); out.append(g[:i] + [rng.choice(self.sounds[g[i]])] + g[i+1:])
-        return list(dict.fromkeys(map(''.join, out)))
-
-    def _get_replacement_words(self, word:str) -> list[str]:
-        letters = self.letters_for(word)
-        if not letters: return []
-        if self.han == 'homophone' and word_script(word) == 'Hani' and self.op in ('insert', 'substitute'):
-            return self.homophone_swaps(word)
-        g, rng, out = regex.findall(r'\X', word), random.Random(f'{self.seed}:{self.op}:{word}'), []
-        for _ in range(self.n):
-            if self.op == 'insert':
-                i = rng.randrange(len(g) + 1); out.append(g[:i] + [rng.choice(letters)] + g[i:])
-            elif len(g) < 2 and self.op != 'substitute': break
-            elif self.op == 'delete':
-                i = rng.randrange(len(g)); out.append(g[:i] + g[i+1:])
-            elif self.op == 'swap':
-                i = rng.randrange(len(g) - 1); out.append(g[:i] + [g[i+1], g[i]] + g[i+2:])
-            else:
-                i = rng.randrange(len(g)); new = [c for c in letters if c != g[i]]
-                if new: out.append(g[:i] + [rng.choice(new)] + g[i+1:])
-        return list(dict.fromkeys(w for w in map(''.join, out) if w != word))
-
     def extra_repr_keys(self): return ['op', 'lang', 'n', 'seed', 'han']
 
 def char_transformation(lang:str, # XNLI language code
@@ -231,6 +203,45 @@ def char_transformation(lang:str, # XNLI language code
                        ) -> CompositeTransformation:
     "The four script-aware character edits as one TextAttack transformation (DeepWordBug's composite)."
     return CompositeTransformation([ScriptCharSwap(op, lang, n, seed, han) for op in CHAR_OPS])
+
+# %% ../nbs/07_attack.ipynb #0673275b
+@patch
+def letters_for(self:ScriptCharSwap, word:str) -> str:
+    "The letters an edit of `word` may insert: its script's alphabet in this language, else the word's own letters."
+    return self.alphabets.get(word_script(word)) or ''.join(sorted({c for c in word.lower() if _is_letter(c)}))
+
+# %% ../nbs/07_attack.ipynb #e903e8f1
+@patch
+def homophone_swaps(self:ScriptCharSwap, word:str) -> list[str]:
+    "Han words with `han='homophone'`: one character replaced by a same-sounding one; no random insertion."
+    g, rng, out = list(word), random.Random(f'{self.seed}:{self.op}:{word}'), []
+    slots = [i for i, c in enumerate(g) if self.sounds.get(c)]
+    if self.op != 'substitute' or not slots: return []
+    for _ in range(self.n):
+        i = rng.choice(slots); out.append(g[:i] + [rng.choice(self.sounds[g[i]])] + g[i+1:])
+    return list(dict.fromkeys(map(''.join, out)))
+
+# %% ../nbs/07_attack.ipynb #29851efc
+@patch
+def _get_replacement_words(self:ScriptCharSwap, word:str) -> list[str]:
+    "TextAttack's hook: up to `n` seeded edits `op` of `word`'s grapheme clusters, with letters of its script."
+    letters = self.letters_for(word)
+    if not letters: return []
+    if self.han == 'homophone' and word_script(word) == 'Hani' and self.op in ('insert', 'substitute'):
+        return self.homophone_swaps(word)
+    g, rng, out = regex.findall(r'\X', word), random.Random(f'{self.seed}:{self.op}:{word}'), []
+    for _ in range(self.n):
+        if self.op == 'insert':
+            i = rng.randrange(len(g) + 1); out.append(g[:i] + [rng.choice(letters)] + g[i:])
+        elif len(g) < 2 and self.op != 'substitute': break
+        elif self.op == 'delete':
+            i = rng.randrange(len(g)); out.append(g[:i] + g[i+1:])
+        elif self.op == 'swap':
+            i = rng.randrange(len(g) - 1); out.append(g[:i] + [g[i+1], g[i]] + g[i+2:])
+        else:
+            i = rng.randrange(len(g)); new = [c for c in letters if c != g[i]]
+            if new: out.append(g[:i] + [rng.choice(new)] + g[i+1:])
+    return list(dict.fromkeys(w for w in map(''.join, out) if w != word))
 
 # %% ../nbs/07_attack.ipynb #6a20f386
 def language_stopwords(lang:str, # XNLI language code
@@ -266,22 +277,27 @@ class CodeMixSwap(WordSwap):
         self.to_en = None if lang == 'en' else _muse(lang, 'en', data_dir)
         self.from_en = {t: _muse('en', t, data_dir) for t in targets if t != 'en'}
 
-    def translations(self, word:str) -> dict[str, list[str]]:
-        "Candidate replacements of `word` by target language (empty lists where the dictionaries have none)."
-        keys = [word, word.lower()]
-        if self.to_en is None:
-            pivots = [next((k for k in keys if any(k in d for d in self.from_en.values())), word.lower())]
-        else: pivots = next((self.to_en[k] for k in keys if k in self.to_en), [])[:self.pivots]
-        out = {t: (pivots[:self.per_lang] if t == 'en'
-                   else [w for p in pivots for w in self.from_en[t].get(p, [])[:self.per_lang]])
-               for t in self.targets}
-        cap = word[:1].isupper()
-        return {t: list(dict.fromkeys(w[:1].upper() + w[1:] if cap else w for w in ws)) for t, ws in out.items()}
-
-    def _get_replacement_words(self, word:str) -> list[str]:
-        return list(dict.fromkeys(w for ws in self.translations(word).values() for w in ws if w != word))
-
     def extra_repr_keys(self): return ['lang', 'targets', 'per_lang', 'pivots']
+
+# %% ../nbs/07_attack.ipynb #cfa321e8
+@patch
+def translations(self:CodeMixSwap, word:str) -> dict[str, list[str]]:
+    "Candidate replacements of `word` by target language (empty lists where the dictionaries have none)."
+    keys = [word, word.lower()]
+    if self.to_en is None:
+        pivots = [next((k for k in keys if any(k in d for d in self.from_en.values())), word.lower())]
+    else: pivots = next((self.to_en[k] for k in keys if k in self.to_en), [])[:self.pivots]
+    out = {t: (pivots[:self.per_lang] if t == 'en'
+               else [w for p in pivots for w in self.from_en[t].get(p, [])[:self.per_lang]])
+           for t in self.targets}
+    cap = word[:1].isupper()
+    return {t: list(dict.fromkeys(w[:1].upper() + w[1:] if cap else w for w in ws)) for t, ws in out.items()}
+
+# %% ../nbs/07_attack.ipynb #87b308cd
+@patch
+def _get_replacement_words(self:CodeMixSwap, word:str) -> list[str]:
+    "TextAttack's hook: every translation of `word` into the target languages, each once."
+    return list(dict.fromkeys(w for ws in self.translations(word).values() for w in ws if w != word))
 
 # %% ../nbs/07_attack.ipynb #94ee7e94
 def _pairs(text_input_list) -> list[tuple[str, str]]:

@@ -156,6 +156,10 @@ def load_experiment(path:str|Path, # YAML file of `ExperimentConfig` fields
     if fixed := [k for k in SET_PER_ENCODER if k in (values.get('train') or {})]:  # as written, defaults included
         raise HybridNLIError(f"{where}: train field(s) {fixed} are set per encoder (from model, sources, strategies, "
                              "alphas, seeds, precision, --data-dir, --cache-dir): remove them from train")
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if set(values) <= train_fields and set(values) - {f.name for f in dataclasses.fields(ExperimentConfig)}:
+        raise HybridNLIError(f"{where}: holds only TrainConfig fields: train one encoder with `hybrid-nli train "
+                             f"--config {where}`, or put them under `train:` in an experiment config")
     cfg = typed_config(ExperimentConfig, values, where)
     _check_grid(cfg, where); _check_sizes(cfg, where); _check_training(cfg, where, data)
     return cfg

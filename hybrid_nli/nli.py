@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
+from fastcore.basics import patch
 from .core import HybridNLIError, atomic_dir, check_limits, check_types, limited, missing_output, typed_config
 from .data import NLI_LABELS, NLI_SETS, XNLI_LANGS
 from .encoder import encoding
@@ -164,23 +165,30 @@ class NLIClassifier:
         if self._cache is None: self._cache = EmbeddingCache(encoder_fingerprint(self.model))
         return self._cache
 
-    def encode(self, texts:list[str]) -> np.ndarray:
-        "Unit-normalised embeddings of `texts`, computed now (no disk cache)."
-        with encoding(self.model):  # the encoder's precision (see `encoder.set_precision`)
-            return self.model.encode(list(texts), prompt_name=self.prompt, batch_size=self.batch_size,
-                                     convert_to_numpy=True, show_progress_bar=False, normalize_embeddings=True)
+# %% ../nbs/06_nli.ipynb #42de95b3
+@patch
+def encode(self:NLIClassifier, texts:list[str]) -> np.ndarray:
+    "Unit-normalised embeddings of `texts`, computed now (no disk cache)."
+    with encoding(self.model):  # the encoder's precision (see `encoder.set_precision`)
+        return self.model.encode(list(texts), prompt_name=self.prompt, batch_size=self.batch_size,
+                                 convert_to_numpy=True, show_progress_bar=False, normalize_embeddings=True)
 
-    def embed(self, texts:list[str]) -> np.ndarray:
-        "Embeddings of `texts` through the on-disk cache."
-        return encode_cached(self.model, list(texts), self.prompt, self.batch_size, self.cache)
+# %% ../nbs/06_nli.ipynb #54021a06
+@patch
+def embed(self:NLIClassifier, texts:list[str]) -> np.ndarray:
+    "Embeddings of `texts` through the on-disk cache."
+    return encode_cached(self.model, list(texts), self.prompt, self.batch_size, self.cache)
 
-    def classify(self, u:np.ndarray, v:np.ndarray) -> np.ndarray:
-        "Class probabilities from premise and hypothesis embeddings."
-        return predict_proba(self.head, u, v)
+# %% ../nbs/06_nli.ipynb #4400a7d6
+@patch
+def classify(self:NLIClassifier, u:np.ndarray, v:np.ndarray) -> np.ndarray:
+    "Class probabilities from premise and hypothesis embeddings."
+    return predict_proba(self.head, u, v)
 
-    def predict_proba(self, premises:list[str], hypotheses:list[str]) -> np.ndarray:
-        "Class probabilities of (premise, hypothesis) pairs, through the cache."
-        return self.classify(self.embed(premises), self.embed(hypotheses))
+@patch
+def predict_proba(self:NLIClassifier, premises:list[str], hypotheses:list[str]) -> np.ndarray:
+    "Class probabilities of (premise, hypothesis) pairs, through the cache."
+    return self.classify(self.embed(premises), self.embed(hypotheses))
 
 # %% ../nbs/06_nli.ipynb #532fd5a3
 def fit_nli_head(model, # a `SentenceTransformer` (frozen)
@@ -225,33 +233,38 @@ class DevSelection(TrainerCallback):
          self.scores, self.losses, self.best) = clf, dev, eval_steps, [], {}, (-1.0, None, 0)
         self.texts = list(dict.fromkeys([*dev['premise'], *dev['hypothesis']]))  # each sentence encoded once
 
-    def score(self, state):
-        "Dev accuracy now; a copy of the state if it is the best so far."
-        emb = dict(zip(self.texts, self.clf.encode(self.texts)))
-        u, v = (np.stack([emb[t] for t in self.dev[c]]) for c in ('premise', 'hypothesis'))
-        acc = float((self.clf.classify(u, v).argmax(1) == np.asarray(self.dev['label'])).mean())
-        self.scores.append(dict(step=state.global_step, epoch=round(state.epoch or 0.0, 4), dev_acc=acc))
-        if acc > self.best[0]:
-            copy = lambda m: {k: t.detach().clone() for k, t in m.state_dict().items()}
-            self.best = (acc, (copy(self.clf.model), copy(self.clf.head)), state.global_step)
-        self.clf.model.train()
-
     def on_train_begin(self, args, state, control, **kwargs): self.score(state)
     def on_log(self, args, state, control, logs=None, **kwargs):
         if 'loss' in (logs or {}): self.losses[state.global_step] = logs['loss']
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % self.eval_steps == 0 or state.global_step == state.max_steps: self.score(state)
 
-    @property
-    def log(self) -> pd.DataFrame:
-        "One row per score: step, epoch, dev accuracy, and the training loss logged at that step (if any)."
-        return pd.DataFrame(self.scores).assign(train_loss=lambda d: d.step.map(self.losses))
+# %% ../nbs/06_nli.ipynb #26e864c5
+@patch
+def score(self:DevSelection, state):
+    "Dev accuracy now; a copy of the state if it is the best so far."
+    emb = dict(zip(self.texts, self.clf.encode(self.texts)))
+    u, v = (np.stack([emb[t] for t in self.dev[c]]) for c in ('premise', 'hypothesis'))
+    acc = float((self.clf.classify(u, v).argmax(1) == np.asarray(self.dev['label'])).mean())
+    self.scores.append(dict(step=state.global_step, epoch=round(state.epoch or 0.0, 4), dev_acc=acc))
+    if acc > self.best[0]:
+        copy = lambda m: {k: t.detach().clone() for k, t in m.state_dict().items()}
+        self.best = (acc, (copy(self.clf.model), copy(self.clf.head)), state.global_step)
+    self.clf.model.train()
 
-    def restore(self) -> int:
-        "Put the best state back into the model and head; the step it was scored at."
-        for m, s in zip((self.clf.model, self.clf.head), self.best[1]): m.load_state_dict(s)
-        self.clf.model.eval(); self.clf.head.eval()
-        return self.best[2]
+# %% ../nbs/06_nli.ipynb #2c5af16d
+@patch(as_prop=True)
+def log(self:DevSelection) -> pd.DataFrame:
+    "One row per score: step, epoch, dev accuracy, and the training loss logged at that step (if any)."
+    return pd.DataFrame(self.scores).assign(train_loss=lambda d: d.step.map(self.losses))
+
+# %% ../nbs/06_nli.ipynb #40e581ae
+@patch
+def restore(self:DevSelection) -> int:
+    "Put the best state back into the model and head; the step it was scored at."
+    for m, s in zip((self.clf.model, self.clf.head), self.best[1]): m.load_state_dict(s)
+    self.clf.model.eval(); self.clf.head.eval()
+    return self.best[2]
 
 # %% ../nbs/06_nli.ipynb #bedde31b
 @dataclass

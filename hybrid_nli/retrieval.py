@@ -78,27 +78,31 @@ class EmbeddingCache:
     def __len__(self): return len(self.index)
     def __contains__(self, key): return key in self.index
 
-    def get(self, keys:list[str]) -> np.ndarray:
-        "The stored vectors of `keys` as one float32 array (every key must be present)."
-        missing = [k for k in keys if k not in self.index]
-        if missing: raise KeyError(f'{len(missing)} keys not in the cache, e.g. {missing[0]}')
-        rows = [self.index[k] for k in keys]
-        for name in {n for n, _ in rows}:
-            if name not in self._shards:
-                with np.load(self.path/name) as z: self._shards[name] = z['emb'].astype(np.float32)
-        if not rows: return np.zeros((0, 0), np.float32)
-        return np.stack([self._shards[n][i] for n, i in rows])
+# %% ../nbs/05_retrieval.ipynb #79e71e39
+@patch
+def put(self:EmbeddingCache, keys:list[str], emb:np.ndarray) -> Path|None:
+    "Store `emb[i]` under `keys[i]` as one new shard; returns its path (None if there was nothing new)."
+    new = [i for i, k in enumerate(keys) if k not in self.index]
+    if not new: return None
+    keys, emb = [keys[i] for i in new], np.asarray(emb)[new]
+    buf = io.BytesIO(); np.savez(buf, keys=np.array(keys), emb=emb.astype(self.dtype))
+    path = atomic_write(self.path/f'{text_hash(*keys)}.npz', buf.getvalue())
+    self._shards[path.name] = emb.astype(self.dtype).astype(np.float32)
+    for i, k in enumerate(keys): self.index.setdefault(k, (path.name, i))
+    return path
 
-    def put(self, keys:list[str], emb:np.ndarray) -> Path|None:
-        "Store `emb[i]` under `keys[i]` as one new shard; returns its path (None if there was nothing new)."
-        new = [i for i, k in enumerate(keys) if k not in self.index]
-        if not new: return None
-        keys, emb = [keys[i] for i in new], np.asarray(emb)[new]
-        buf = io.BytesIO(); np.savez(buf, keys=np.array(keys), emb=emb.astype(self.dtype))
-        path = atomic_write(self.path/f'{text_hash(*keys)}.npz', buf.getvalue())
-        self._shards[path.name] = emb.astype(self.dtype).astype(np.float32)
-        for i, k in enumerate(keys): self.index.setdefault(k, (path.name, i))
-        return path
+# %% ../nbs/05_retrieval.ipynb #2ed8c19d
+@patch
+def get(self:EmbeddingCache, keys:list[str]) -> np.ndarray:
+    "The stored vectors of `keys` as one float32 array (every key must be present)."
+    missing = [k for k in keys if k not in self.index]
+    if missing: raise KeyError(f'{len(missing)} keys not in the cache, e.g. {missing[0]}')
+    rows = [self.index[k] for k in keys]
+    for name in {n for n, _ in rows}:
+        if name not in self._shards:
+            with np.load(self.path/name) as z: self._shards[name] = z['emb'].astype(np.float32)
+    if not rows: return np.zeros((0, 0), np.float32)
+    return np.stack([self._shards[n][i] for n, i in rows])
 
 # %% ../nbs/05_retrieval.ipynb #2053c974
 def encode_cached(model, # a `SentenceTransformer`
@@ -210,41 +214,47 @@ class RetrievalResult:
     pool_size:int # candidates in the multilingual pool
     timings:dict=field(default_factory=dict) # seconds per phase
 
-    def matrix(self):
-        "mAP per (query language, pool language), as a pandas DataFrame (rows: query language)."
-        import pandas as pd
-        m = [[np.nanmean(self.cross[self.q_lang == x, j]) if np.isfinite(self.cross[self.q_lang == x, j]).any()
-              else np.nan for j, _ in enumerate(self.langs)] for x in self.langs]
-        return pd.DataFrame(m, index=pd.Index(self.langs, name='query\\pool'), columns=self.langs)
-
-    def per_question(self, setting:str) -> np.ndarray:
-        "Per-question values of `setting` (one of `SETTINGS`); 'cross-lingual' is the mean over pools Y ≠ X."
-        own = np.array([self.langs.index(l) for l in self.q_lang])
-        if setting == 'multilingual': return self.multi
-        if setting == 'monolingual': return self.cross[np.arange(len(own)), own]
-        if setting == 'cross-lingual':
-            other = self.cross.copy(); other[np.arange(len(own)), own] = np.nan
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore', RuntimeWarning); return np.nanmean(other, 1)
-        if setting == 'rank_distance': return self.rank_distance
-        if setting == 'own_first': return self.own_first
-        raise HybridNLIError(f"unknown setting {setting!r}: use one of {', '.join(SETTINGS)}")
-
-    def summary(self) -> dict:
-        "Headline numbers: mAP per setting, cross-lingual mean over pairs, language bias, how many APs were undefined."
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', RuntimeWarning)  # means of empty slices are nan, as intended
-            m = self.matrix().to_numpy(); off = ~np.eye(len(self.langs), dtype=bool)
-            out = {'multilingual': np.nanmean(self.multi), 'monolingual': np.nanmean(self.per_question('monolingual')),
-                   'cross-lingual': np.nanmean(m[off]) if off.any() else np.nan,
-                   'rank_distance': np.nanmean(self.rank_distance),
-                   'rank_distance_norm': np.nanmean(self.rank_distance)/self.pool_size,
-                   'own_first': np.nanmean(self.own_first), 'own_first_chance': np.nanmean(self.own_first_chance),
-                   'questions': len(self.multi), 'pool_size': self.pool_size,
-                   'undefined_ap': int(np.isnan(self.cross).sum())}
-        return {k: float(v) if isinstance(v, np.floating) else v for k, v in out.items()}
-
 SETTINGS = ('multilingual', 'monolingual', 'cross-lingual', 'rank_distance', 'own_first')
+
+# %% ../nbs/05_retrieval.ipynb #136f7b77
+@patch
+def matrix(self:RetrievalResult):
+    "mAP per (query language, pool language), as a pandas DataFrame (rows: query language)."
+    import pandas as pd
+    m = [[np.nanmean(self.cross[self.q_lang == x, j]) if np.isfinite(self.cross[self.q_lang == x, j]).any()
+          else np.nan for j, _ in enumerate(self.langs)] for x in self.langs]
+    return pd.DataFrame(m, index=pd.Index(self.langs, name='query\\pool'), columns=self.langs)
+
+# %% ../nbs/05_retrieval.ipynb #302d871f
+@patch
+def per_question(self:RetrievalResult, setting:str) -> np.ndarray:
+    "Per-question values of `setting` (one of `SETTINGS`); 'cross-lingual' is the mean over pools Y ≠ X."
+    own = np.array([self.langs.index(l) for l in self.q_lang])
+    if setting == 'multilingual': return self.multi
+    if setting == 'monolingual': return self.cross[np.arange(len(own)), own]
+    if setting == 'cross-lingual':
+        other = self.cross.copy(); other[np.arange(len(own)), own] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning); return np.nanmean(other, 1)
+    if setting == 'rank_distance': return self.rank_distance
+    if setting == 'own_first': return self.own_first
+    raise HybridNLIError(f"unknown setting {setting!r}: use one of {', '.join(SETTINGS)}")
+
+# %% ../nbs/05_retrieval.ipynb #0c149c3e
+@patch
+def summary(self:RetrievalResult) -> dict:
+    "Headline numbers: mAP per setting, cross-lingual mean over pairs, language bias, how many APs were undefined."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # means of empty slices are nan, as intended
+        m = self.matrix().to_numpy(); off = ~np.eye(len(self.langs), dtype=bool)
+        out = {'multilingual': np.nanmean(self.multi), 'monolingual': np.nanmean(self.per_question('monolingual')),
+               'cross-lingual': np.nanmean(m[off]) if off.any() else np.nan,
+               'rank_distance': np.nanmean(self.rank_distance),
+               'rank_distance_norm': np.nanmean(self.rank_distance)/self.pool_size,
+               'own_first': np.nanmean(self.own_first), 'own_first_chance': np.nanmean(self.own_first_chance),
+               'questions': len(self.multi), 'pool_size': self.pool_size,
+               'undefined_ap': int(np.isnan(self.cross).sum())}
+    return {k: float(v) if isinstance(v, np.floating) else v for k, v in out.items()}
 
 # %% ../nbs/05_retrieval.ipynb #a59880ca
 def relevance_index(ds:DatasetDict, # `questions` and `candidates`
