@@ -22,8 +22,8 @@ from .trainer import TrainConfig, check_config, check_training_plan, config_dict
 __all__ = ['SET_PER_ENCODER', 'NLI_FIELDS', 'STAGE_MODULES', 'ARTIFACTS', 'UNFINISHED', 'LEGACY', 'COSTS', 'COSTS_SOURCE',
            'KINDS', 'ExperimentConfig', 'attack_langs', 'load_experiment', 'stage_key', 'Encoder', 'run_precision',
            'grid', 'stage_function', 'stage_files', 'stage_outputs', 'stage_problem', 'finetune_settings', 'plan',
-           'finetune_steps', 'estimate', 'run_stage', 'stages_left', 'run_experiment', 'collect', 'verify_run',
-           'run_time']
+           'finetune_steps', 'estimate', 'run_stage', 'stages_left', 'run_experiment', 'config_record', 'collect',
+           'verify_run', 'run_time']
 
 # %% ../nbs/08_experiment.ipynb #e94f53dc
 @dataclass
@@ -543,6 +543,12 @@ def _finished(s:dict) -> dict|None:
 
 def _csv(df:pd.DataFrame) -> str: return df.to_csv(index=False)
 
+# %% ../nbs/08_experiment.ipynb #f968fa39
+def config_record(cfg:ExperimentConfig) -> dict:
+    "The config as `manifest.json` records it: every setting, but none of the train fields the grid sets per encoder."
+    d = dataclasses.asdict(cfg)
+    return d | dict(train={k: v for k, v in d['train'].items() if k not in SET_PER_ENCODER})
+
 # %% ../nbs/08_experiment.ipynb #4b0ff823
 def collect(cfg:ExperimentConfig, # the experiment
             root:Path, # its run directory
@@ -577,7 +583,7 @@ def collect(cfg:ExperimentConfig, # the experiment
         if rows:
             atomic_write(root/'attack_rows.csv.gz',
                          gzip.compress(pd.concat(rows).to_csv(index=False).encode(), mtime=0))
-        manifest = dict(config=dataclasses.asdict(cfg), precision=run_precision(cfg), stages=len(plan(cfg, root)),
+        manifest = dict(config=config_record(cfg), precision=run_precision(cfg), stages=len(plan(cfg, root)),
                         finished=len(timings), seconds=round(sum(t['seconds'] for t in timings), 1),
                         **provenance((*PACKAGES, 'textattack'), bf16_native=host_bf16(default_device()),
                                      bf16_flags=cpu_bf16_flags()))
