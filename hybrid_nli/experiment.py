@@ -20,10 +20,10 @@ from .trainer import TrainConfig, check_config, check_training_plan, config_dict
 
 # %% auto #0
 __all__ = ['SET_PER_ENCODER', 'NLI_FIELDS', 'STAGE_MODULES', 'ARTIFACTS', 'UNFINISHED', 'LEGACY', 'COSTS', 'COSTS_SOURCE',
-           'KINDS', 'ExperimentConfig', 'attack_langs', 'load_experiment', 'stage_key', 'Encoder', 'run_precision',
-           'grid', 'stage_function', 'stage_files', 'stage_outputs', 'stage_problem', 'finetune_settings', 'plan',
-           'finetune_steps', 'estimate', 'run_stage', 'stages_left', 'run_experiment', 'config_record', 'collect',
-           'verify_run', 'run_time']
+           'KINDS', 'ExperimentConfig', 'attack_langs', 'load_experiment', 'stage_key', 'Encoder', 'started_precision',
+           'run_precision', 'grid', 'stage_function', 'stage_files', 'stage_outputs', 'stage_problem',
+           'finetune_settings', 'plan', 'finetune_steps', 'estimate', 'run_stage', 'stages_left', 'run_experiment',
+           'config_record', 'collect', 'verify_run', 'run_time']
 
 # %% ../nbs/08_experiment.ipynb #e94f53dc
 @dataclass
@@ -70,6 +70,15 @@ def attack_langs(cfg:ExperimentConfig, attack:str) -> list[str]:
 def _plain_name(name:str) -> bool:
     "Whether `name` is one folder name: not empty, no path separator, no '..', no leading dot."
     return bool(name) and not name.startswith('.') and '..' not in name and not any(c in name for c in '/\\\0')
+
+# %% ../nbs/08_experiment.ipynb #eb063c1f
+def _refuse_per_encoder(train:dict, # the `train` block's fields: as written, or as changed from the defaults
+                        where:str, # the config, for messages
+                       ):
+    "Refuse the `train` fields that the grid sets per encoder (`SET_PER_ENCODER`)."
+    if fixed := [k for k in SET_PER_ENCODER if k in train]:
+        raise HybridNLIError(f"{where}: train field(s) {fixed} are set per encoder (from model, sources, strategies, "
+                             "alphas, seeds, precision, --data-dir, --cache-dir): remove them from train")
 
 # %% ../nbs/08_experiment.ipynb #b1f3601e
 def _check_grid(cfg:ExperimentConfig, where:str):
@@ -133,9 +142,7 @@ def _pairs(source:str, langs:tuple|None, passage:str, data:str|None):
 
 def _check_training(cfg:ExperimentConfig, where:str, data=None):
     "Check the `train` block as the `TrainConfig` of every trained encoder, and that each plans steps (data only)."
-    if fixed := [k for k in SET_PER_ENCODER if k in changed_fields(cfg.train)]:
-        raise HybridNLIError(f"{where}: train field(s) {fixed} are set per encoder (from model, sources, strategies, "
-                             "alphas, seeds, precision, --data-dir, --cache-dir): remove them from train")
+    _refuse_per_encoder(changed_fields(cfg.train), where)
     trained = [s for s in cfg.strategies if s != 'base']
     for source in cfg.sources:
         for strategy in trained or ['xx']:
@@ -153,9 +160,7 @@ def load_experiment(path:str|Path, # YAML file of `ExperimentConfig` fields
                    ) -> ExperimentConfig:
     "A checked `ExperimentConfig` from a YAML file plus overrides: every bad value is refused here, before any work."
     values, where = read_config(path, overrides, 'ExperimentConfig'), str(path)
-    if fixed := [k for k in SET_PER_ENCODER if k in (values.get('train') or {})]:  # as written, defaults included
-        raise HybridNLIError(f"{where}: train field(s) {fixed} are set per encoder (from model, sources, strategies, "
-                             "alphas, seeds, precision, --data-dir, --cache-dir): remove them from train")
+    _refuse_per_encoder(values.get('train') or {}, where)  # as written, defaults included
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     if set(values) <= train_fields and set(values) - {f.name for f in dataclasses.fields(ExperimentConfig)}:
         raise HybridNLIError(f"{where}: holds only TrainConfig fields: train one encoder with `hybrid-nli train "
@@ -182,16 +187,30 @@ class Encoder:
     key:str # content hash of the encoder
     precision:str = 'fp32' # resolved precision of every stage of this encoder
 
+# %% ../nbs/08_experiment.ipynb #cff4aa6e
+def started_precision(root:Path|None, # a run directory
+                     ) -> str|None:
+    "The precision the run in `root` started in, as its `manifest.json` says (fp32 for runs older than bf16); else None."
+    m = Path(root)/'manifest.json' if root is not None else None
+    if m is None or not m.is_file(): return None
+    try: return json.loads(m.read_text(encoding='utf-8')).get('precision', 'fp32')
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise HybridNLIError(f"{m}: not valid JSON ({e})") from None
+
 # %% ../nbs/08_experiment.ipynb #a9f2c036
-def run_precision(cfg:ExperimentConfig) -> str:
-    "The precision `cfg`'s stages run in on this host: `cfg.precision`, with 'auto' resolved for `default_device()`."
+def run_precision(cfg:ExperimentConfig, # the experiment
+                  root:Path|None=None, # its run directory: 'auto' keeps the precision the run started in
+                 ) -> str:
+    "The precision `cfg`'s stages run in: `cfg.precision`, with 'auto' as the run's manifest records it, else for this host."
+    if cfg.precision == 'auto' and (pinned := started_precision(root)): return pinned
     return resolve_precision(cfg.precision, default_device())
 
-def grid(cfg:ExperimentConfig) -> list[Encoder]:
+def grid(cfg:ExperimentConfig, # the experiment
+         root:Path|None=None, # its run directory (see `run_precision`)
+        ) -> list[Encoder]:
     "Every encoder, seed by seed: the base encoder, then each source, strategy and α (a partial run holds whole seeds)."
     seeds_of = {src: cfg.seeds if i == 0 or cfg.secondary_seeds is None else cfg.secondary_seeds
                 for i, src in enumerate(cfg.sources)}
-    out, p = [], run_precision(cfg)
+    out, p = [], run_precision(cfg, root)
     bf = [] if p == 'fp32' else [p]  # precision enters the keys only when not fp32
     for seed in dict.fromkeys([*cfg.seeds, *(cfg.secondary_seeds or [])]):
         if 'base' in cfg.strategies and seed in cfg.seeds:
@@ -308,7 +327,7 @@ def _attack_options(cfg:ExperimentConfig, attack:str) -> list:
 def plan(cfg:ExperimentConfig, root:Path) -> list[dict]:
     "Every stage of the experiment, in run order: kind, encoder, directory, and its inputs."
     stages = []
-    for e in grid(cfg):
+    for e in grid(cfg, root):
         slug = e.label.replace('/', '_')
         if e.train is not None:
             stages.append(dict(kind='train', enc=e, dir=_train_dir(e, root)))
@@ -497,6 +516,10 @@ def run_experiment(cfg:ExperimentConfig, # the experiment
                   ) -> Path:
     "Run (or resume, or share with other workers) every stage of `cfg`; return the directory of the result tables."
     root = Path(out)/cfg.name
+    host, started = resolve_precision(cfg.precision, default_device()), started_precision(root)
+    if cfg.precision == 'auto' and started and started != host:
+        log(f"{root} started in {started}: 'auto' keeps {started} on this host ({host} natively); "
+            f"--set precision={host} plans {host} stages of its own")
     stages = plan(cfg, root)
     todo = stages_left(stages, root, only, log)
     left = sum(estimate(s, cfg) for s in todo)
@@ -583,7 +606,7 @@ def collect(cfg:ExperimentConfig, # the experiment
         if rows:
             atomic_write(root/'attack_rows.csv.gz',
                          gzip.compress(pd.concat(rows).to_csv(index=False).encode(), mtime=0))
-        manifest = dict(config=config_record(cfg), precision=run_precision(cfg), stages=len(plan(cfg, root)),
+        manifest = dict(config=config_record(cfg), precision=run_precision(cfg, root), stages=len(plan(cfg, root)),
                         finished=len(timings), seconds=round(sum(t['seconds'] for t in timings), 1),
                         **provenance((*PACKAGES, 'textattack'), bf16_native=host_bf16(default_device()),
                                      bf16_flags=cpu_bf16_flags()))
