@@ -30,7 +30,8 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['hybrid_nli', 'hybrid_nli.*']),
     include_package_data=True,
-    package_data={'hybrid_nli': ['data_manifest.json', 'meaning_calibration.json']},  # data record; meaning thresholds
+    # the data record, the meaning thresholds, where each data folder comes from
+    package_data={'hybrid_nli': ['data_manifest.json', 'meaning_calibration.json', 'data_sources.yaml']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'],

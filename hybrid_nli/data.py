@@ -4,8 +4,9 @@
 
 # %% ../nbs/02_data.ipynb #a79e9e2e
 from __future__ import annotations
-import codecs, functools, itertools, json, re, warnings
+import codecs, dataclasses, functools, itertools, json, re, warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value, load_from_disk
@@ -16,11 +17,12 @@ from .core import HybridNLIError, atomic_dir, cache_dir, text_hash
 # %% auto #0
 __all__ = ['XNLI_LANGS', 'NLI_LABELS', 'NLI_FEATURES', 'NLI_SETS', 'ALL_MNLI', 'XQUAD_LANGS', 'MLQA_LANGS', 'QA_FEATURES',
            'RETRIEVAL_LANGS', 'Q_FEATURES', 'C_FEATURES', 'PASSAGES', 'PYSBD_RULES', 'MUSE_LANGS', 'PAIR_FEATURES',
-           'DERIVED_FROM', 'ZERO_SHOT_RETRIEVAL', 'DATA_SOURCES', 'MANIFEST_PATH', 'bad_input', 'xnli_from_hub',
-           'load_xnli', 'load_mnli_sample', 'load_nli_set', 'load_nli_train', 'sentence_spans', 'answer_span',
-           'squad_records', 'squad_from_hub', 'load_squad_pairs', 'load_retrieval', 'segment', 'load_muse',
-           'training_pairs', 'pair_sizes', 'check_zero_shot', 'file_counts', 'data_manifest', 'write_data_manifest',
-           'read_data_manifest', 'recorded_files', 'check_data', 'data_notes', 'data_guide']
+           'DERIVED_FROM', 'ZERO_SHOT_RETRIEVAL', 'SOURCES_PATH', 'DATA_SOURCES', 'MANIFEST_PATH', 'bad_input',
+           'xnli_from_hub', 'load_xnli', 'load_mnli_sample', 'load_nli_set', 'load_nli_train', 'sentence_spans',
+           'answer_span', 'squad_records', 'squad_from_hub', 'load_squad_pairs', 'load_retrieval', 'segment',
+           'load_muse', 'training_pairs', 'pair_sizes', 'check_zero_shot', 'DataSource', 'read_data_sources',
+           'file_counts', 'data_manifest', 'write_data_manifest', 'read_data_manifest', 'recorded_files', 'check_data',
+           'data_notes', 'data_guide']
 
 # %% ../nbs/02_data.ipynb #d14e0992
 def bad_input(path:str|Path, # the offending file (or folder)
@@ -651,105 +653,31 @@ def check_zero_shot(train_source:str, # training-pair source: 'xquad' or 'mlqa'
     warnings.warn(f"evaluating on {eval_set} after training on {train_source} (override=True): {why}")
     return False
 
+# %% ../nbs/02_data.ipynb #6c4ba8fc
+def _text_map(m:dict) -> bool:
+    "Whether `m` is a non-empty mapping of text to text."
+    return bool(m) and all(isinstance(k, str) and isinstance(v, str) and v for k, v in m.items())
+
 # %% ../nbs/02_data.ipynb #dace0001
-DATA_SOURCES = {
-    'xnli': dict(
-        title='XNLI 1.0 dev and test (Conneau et al., 2018), 15 languages, with a 9000-pair MultiNLI train sample',
-        version='XNLI 1.0 (facebookresearch/XNLI @ 9624695001060244cf8d5d893b5236093a21a42c), in the XTREME '
-                'per-language split (google-research/xtreme utils_preprocess.py --task xnli)',
-        licence='CC BY-NC 4.0 (XNLI); hkunlp_en/train.jsonl is MultiNLI train: MultiNLI terms apply',
-        obtain=['dev/, test/: GautamGupta17/MESH @ 68f82e29e71a4e425069ff398a61387c24c0f30d, '
-                'data/xnli/{dev,test}-{lang}.tsv (byte for byte)',
-                'hkunlp_en/{train,test}.jsonl: HKUNLP/multilingual-transfer @ '
-                'ef92deb6bbe55d5d4e49e64fed17f35f133f6030, data/xnli/en/{train,test}.jsonl (byte for byte)',
-                'test/test-labels.txt: derived here, the labels of hkunlp_en/test.jsonl (0/1/2 -> entailment/neutral/'
-                'contradiction), one per line; XTREME drops the test labels'],
-        hub="load_xnli(split, source='hub') reads facebook/xnli (one config per language; 'validation' = dev, 'test'). "
-            "The MultiNLI sample (load_mnli_sample) has no hub path: its 9000 rows exist only as this file",
-        layout=[('dev/dev-{lang}.tsv', 'premise TAB hypothesis TAB label, no header; 2490 rows, parallel across '
-                                       'languages'),
-                ('test/test-{lang}.tsv', 'premise TAB hypothesis, no header; 5010 rows'),
-                ('test/test-labels.txt', 'gold label of test row i on line i (entailment / neutral / contradiction)'),
-                ('hkunlp_en/train.jsonl', 'MultiNLI train sample, one {"premise", "hypothesis", "label": 0/1/2} per '
-                                          'line'),
-                ('hkunlp_en/test.jsonl', 'English XNLI test with labels, same format (source of test-labels.txt)')]),
-    'xquad': dict(
-        title='XQuAD (Artetxe et al., 2019): 240 paragraphs, 1190 questions of SQuAD v1.1 dev in 11 languages (+ ro)',
-        version='google-deepmind/xquad @ 7d30520c717524000f0d9d2f9c10a069acd9d285',
-        licence='CC BY-SA 4.0',
-        obtain=['google-deepmind/xquad @ 7d30520c717524000f0d9d2f9c10a069acd9d285: xquad.{lang}.json and '
-                'CC-BY-SA4.0.txt (byte for byte)'],
-        hub="load_squad_pairs('xquad', source='hub') reads google/xquad (configs xquad.{lang}, split 'validation')",
-        layout=[('xquad.{lang}.json', 'SQuAD v1.1 JSON; the same question ids in every language; lang in ar de el en '
-                                      'es hi ro ru th tr vi zh (ro is not in the defaults)')]),
-    'mlqa': dict(
-        title='MLQA v1 dev (Lewis et al., 2019): all 49 context x question language pairs of 7 languages (no test '
-              'split)',
-        version='MLQA_V1 (facebookresearch/MLQA @ 24bf470b2e68f2bfb93b2fd31c370bb8ee18d9ed; the data is the '
-                'MLQA_V1.zip download)',
-        licence='CC BY-SA 3.0',
-        obtain=['GautamGupta17/MESH @ 68f82e29e71a4e425069ff398a61387c24c0f30d, data/mlqa/MLQA_V1/dev/ and LICENSE: '
-                'the unmodified MLQA_V1.zip contents (same blobs in wuhjie/few_shots_that_matters_wu @ '
-                '6bfe6324e428ec21a777b5543cd8e50ec82dcb3c); or the dev/ folder of MLQA_V1.zip itself'],
-        hub="load_squad_pairs('mlqa', source='hub') reads facebook/mlqa (configs mlqa.{lang}.{lang}, "
-            "split 'validation')",
-        layout=[('dev/dev-context-{c}-question-{q}.json',
-                 'SQuAD JSON: contexts in c, questions in q; ids shared across languages; the loaders read the 7 '
-                 'files with c = q')]),
-    'xquad_r': dict(
-        title='XQuAD-R (LAReQA, Roy et al., 2020): language-agnostic retrieval over XQuAD, 11 languages',
-        version='google-research-datasets/lareqa @ 9bc8c7fb6dd8d01d72a05a93c2cb96882b0d299c (HEAD)',
-        licence='CC BY-SA 4.0',
-        obtain=['google-research-datasets/lareqa @ 9bc8c7fb6dd8d01d72a05a93c2cb96882b0d299c: xquad-r/{lang}.json and '
-                'LICENSE (byte for byte)'],
-        hub='none: load_retrieval reads only these files',
-        layout=[('{lang}.json', 'XQuAD JSON plus per-paragraph "sentences" and "sentence_breaks" (candidate '
-                                'sentences)')]),
-    'mlqa_r': dict(
-        title='MLQA-R (LAReQA, Roy et al., 2020): language-agnostic retrieval over MLQA dev, 7 languages',
-        version='google-research-datasets/lareqa @ 354d67d1cd066854cdfbf5ad0e6105528976141d; removed from the '
-                'repository by its authors in b91469b911a0df09ad3ded312a272ac5bdf8851e (absent from HEAD)',
-        licence='CC BY-NC 4.0 (mlqa-r/LICENSE); withdrawn by its authors: evaluation only',
-        obtain=['clone google-research-datasets/lareqa and take mlqa-r/{lang}.json and mlqa-r/LICENSE from commit '
-                '354d67d (git show 354d67d:mlqa-r/en.json > en.json); byte for byte'],
-        hub='none: load_retrieval reads only these files',
-        layout=[('{lang}.json', 'MLQA dev JSON (c = q) plus per-paragraph "sentences" and "sentence_breaks"')]),
-    'muse_dictionaries': dict(
-        title='MUSE ground-truth bilingual dictionaries (Conneau et al., 2018), full versions, en <-> 12 XNLI '
-              'languages',
-        version='the official dictionaries.tar.gz (dl.fbaipublicfiles.com/arrival/dictionaries.tar.gz, '
-                'facebookresearch/MUSE), as mirrored by coezbek/hunalign-dict-muse @ '
-                '0950a115b315cab94a16b65c4e80df630c7058b3',
-        licence='CC BY-NC 4.0',
-        obtain=['coezbek/hunalign-dict-muse @ 0950a115b315cab94a16b65c4e80df630c7058b3: dict/{src}-{tgt}.dict, whose '
-                '"tgt @ src" lines were written back as "src tgt" (single space): derived',
-                'or the full {src}-{tgt}.txt files of the official tarball: the same entries, but a tab may separate '
-                'the words, so the sha256 can differ while the counts match (the loader splits on any whitespace)'],
-        hub='none: load_muse reads only these files (MUSE has no sw or ur dictionaries)',
-        layout=[('{src}-{tgt}.txt', 'one "source_word target_word" per line, a line per translation; en-X and X-en for '
-                                    'ar bg de el es fr hi ru th tr vi zh')]),
-    'mnli_extra': dict(
-        title='More English NLI training data: MultiNLI train subsets (10,528) and dev_matched (9,805); SNLI train, '
-              'dev, test (31,763) as a labelled ablation only',
-        version='processed subsets, deduplicated against xnli/hkunlp_en/train.jsonl and XNLI (see '
-                'mnli_extra/SOURCE.md); no complete MultiNLI train file was obtainable',
-        licence='MultiNLI: mostly OANC-based and freely usable (see its data description); SNLI: CC BY-SA 4.0',
-        obtain=['mnli_train_pcp, snli_train_pcp and the 16-shot parts: ZhengxiangShi/PowerfulPromptFT @ '
-                'b4ecdea060847115e9909b442ab4eb15bcb2a2c4 (data/glue_pretrain/, data/k-shot/)',
-                'rest of mnli_train_fewshot: INK-USC/Lifelong-ICL @ 8b0d36b5258816f649d1e44fb14e7140d1015fbc '
-                '(data/mnli/train_{0..4}.jsonl)',
-                'mnli_dev_matched, snli_dev: anthonywchen/generative-nli @ aad500326efe82814047e6ea3b90b5fd8969e36b '
-                '(data/{mnli,snli}/dev.jsonl)',
-                'snli_test: OanaMariaCamburu/e-SNLI @ 7b585a3f077fdea899780eb0473940522ae44a2e (dataset/eSNLI/'
-                '{s1,s2,labels}.test)',
-                'CAD part of snli_train_fewshot_cad: acmi-lab/counterfactually-augmented-data @ '
-                '6f232a1d2a11462a30ce08fb4825b734ab30828e (NLI/original/train.tsv)',
-                'all derived (label mapping, deduplication, overlap removal): these exact rows exist only as these '
-                'files, so their checksums are the reference'],
-        hub='none in the loaders; the full corpora are on the hub as nyu-mll/multi_nli and stanfordnlp/snli, but those '
-            'are supersets, not these deduplicated rows',
-        layout=[('{mnli,snli}_*.jsonl', 'one {"premise", "hypothesis", "label": 0/1/2} per line, as xnli/hkunlp_en')]),
-}
+SOURCES_PATH = Path(core.__file__).with_name('data_sources.yaml')
+
+@dataclass
+class DataSource:
+    "Where one folder of the data directory comes from (a record of `data_sources.yaml`)."
+    title:str = core.limited('', bool, 'non-empty text') # what the dataset is, with its paper
+    version:str = core.limited('', bool, 'non-empty text') # the upstream release and commit
+    licence:str = core.limited('', bool, 'non-empty text') # the licence the files carry
+    obtain:list[str] = core.limited(None, bool, 'a non-empty list') # how each file was got or derived
+    hub:str = core.limited('', bool, 'non-empty text') # the loaders' hub path, or why there is none
+    layout:dict = core.limited(None, _text_map, 'a non-empty mapping of file pattern: what it holds') # the files
+
+def read_data_sources(path:str|Path=SOURCES_PATH, # YAML file: folder -> `DataSource` fields
+                     ) -> dict:
+    "Where each folder comes from, `{folder: {title, version, licence, obtain, hub, layout}}`, every field checked."
+    return {n: dataclasses.asdict(core.typed_config(DataSource, v, str(path), f'{n}.', 'DataSource'))
+            for n, v in core.read_config(path, what='data folder').items()}
+
+DATA_SOURCES = read_data_sources()
 
 # %% ../nbs/02_data.ipynb #dace0004
 import fnmatch, hashlib
@@ -961,6 +889,6 @@ def data_guide(datasets:str|list[str]|None=None, # folders; default all
         out += ['', *_wrap(f'{n}/ ', s['title'], 2), *_wrap('  version', s['version']),
                 *_wrap('  licence', s['licence']),
                 *[line for o in s['obtain'] for line in _wrap('  obtain', o)], *_wrap('  hub', s['hub']),
-                '  layout', *[line for pat, what in s['layout'] for line in _wrap(f'    {n}/{pat}', what, 6)],
+                '  layout', *[line for pat, what in s['layout'].items() for line in _wrap(f'    {n}/{pat}', what, 6)],
                 f"  files ({len(mine)}, {sum(f['bytes'] for f in mine.values())/1e6:.1f} MB):", *_guide_files(mine)]
     return '\n'.join(out)

@@ -769,6 +769,16 @@ def _names(labels:list) -> str:
     "Strategy labels as words: 'X-Y, hybrid α=0.25 and X-X'."
     return _and([NAMES[l] for l in labels])
 
+# %% ../nbs/09_report.ipynb #3927d06b
+def _evaluated_on(r:dict, # `F['run']`
+                 ) -> str:
+    "What every encoder of the run is evaluated on, as a clause."
+    p = r['primary']
+    return (f"MLQA-R retrieval ({p['questions']} questions from {r['question_ids']} question ids in {p['langs']} "
+            f"languages, a pool of {p['pool']} candidates), clean XNLI in {r['nli_langs']} languages × "
+            f"{r['nli_rows']} rows, premise/hypothesis pairs in different languages, and two attacks in "
+            f"{r['attack_langs']} languages × {r['attack_examples']} examples")
+
 # %% ../nbs/09_report.ipynb #33be5e01
 def _pc(x:float, F:dict) -> str:
     "A level such as 0.95 as '95 %'."
@@ -776,18 +786,14 @@ def _pc(x:float, F:dict) -> str:
 
 def _md_run(F:dict) -> str:
     "What the committed run is."
-    r = F['run']; p, s = r['primary'], r['secondary']
+    r, s = F['run'], F['run']['secondary']
     sec = (f" The reverse direction (trained on MLQA, evaluated on XQuAD-R) has {s['seeds']} seed and retrieval only."
            if s else '')
     return (f"**What the committed run is.** `results/{r['name']}` ({r['finished']} of {r['stages']} stages, "
             f"{_num(r['hours'], 1)} h of stage time on {r['cpus']} CPU cores) trained X-X, X-Y and hybrid encoders "
             f"(α = {', '.join(_num(a, 2) for a in r['alphas'])}) for {r['steps']} steps of {r['batch_size']} pairs on "
-            f"XQuAD with {r['seeds']} seeds each, and evaluated them and the base encoder on MLQA-R retrieval "
-            f"({p['questions']} questions from {r['question_ids']} question ids in {p['langs']} languages, a pool of "
-            f"{p['pool']} candidates), clean XNLI in {r['nli_langs']} languages × {r['nli_rows']} rows, premise/"
-            f"hypothesis pairs in different languages, and two attacks in {r['attack_langs']} languages × "
-            f"{r['attack_examples']} examples.{sec} The base encoder is one model: its {r['seeds']} seeds are "
-            f"{r['seeds']} NLI heads.")
+            f"XQuAD with {r['seeds']} seeds each, and evaluated them and the base encoder on {_evaluated_on(r)}.{sec} "
+            f"The base encoder is one model: its {r['seeds']} seeds are {r['seeds']} NLI heads.")
 
 # %% ../nbs/09_report.ipynb #cc02b71d
 def _md_method(F:dict) -> str:
@@ -970,11 +976,25 @@ def _md_anchors(F:dict) -> str:
             f"{r['nli_rows']} XNLI rows per language). The levels are not comparable; the directions of the claims "
             f"are.")
 
+# %% ../nbs/09_report.ipynb #f53d54a5
+def _monotonic_sentence(sweep:dict, # `F['retrieval']['sweep']`: per number, whether α moves it monotonically
+                       ) -> str:
+    "Which retrieval numbers the share of X-X batches moves monotonically, as a sentence."
+    yes = [SWEEP_NAMES[c] for c, s in sweep.items() if s['monotonic']]
+    no = [SWEEP_NAMES[c] for c, s in sweep.items() if not s['monotonic']]
+    return f"The share of X-X batches moves {_and(yes, 'no retrieval number')} monotonically" + \
+           (f", but not {_and(no)}." if no else '.')
+
 # %% ../nbs/09_report.ipynb #b90a9c22
 def _verdicts(F:dict, v:str) -> str:
     "The paper claims with seed-level verdict `v`, as a phrase."
     c = [x['claim'] for x in F['retrieval']['claims'] if x['seed_level'] == v]
     return 'none' if not c else '; '.join(f'*{x}*' for x in c)
+
+def _claims_sentence(F:dict) -> str:
+    "Which of the paper's claims hold and which are contradicted over training runs, as a sentence."
+    return (f"Over training runs, the paper's claims that hold are: {_verdicts(F, 'holds')}; contradicted: "
+            f"{_verdicts(F, 'contradicted')}; the rest are inconclusive.")
 
 def _md_answer(F:dict) -> str:
     "The answer to the research question, in words chosen by the rules."
@@ -986,16 +1006,11 @@ def _md_answer(F:dict) -> str:
     drop = (f"shrinks the accuracy lost when premise and hypothesis are in different languages at seed level for "
             f"{_names(d['smaller'])}" if d['smaller'] else
             "does not shrink the accuracy lost when premise and hypothesis are in different languages at seed level")
-    sweep = [SWEEP_NAMES[c] for c, s in t['sweep'].items() if s['monotonic']]
-    rest = [SWEEP_NAMES[c] for c, s in t['sweep'].items() if not s['monotonic']]
     return (f"**The answer.** At this scale, contrastive training on parallel pairs — X-X, X-Y or hybrid — aligns "
             f"languages (higher multilingual mAP, normalised rank distance {_bias_word(t['rank_distance_norm'])}) and "
             f"{drop}; {'some strategy changes' if robust else 'no strategy changes'} the classifier's accuracy under "
-            f"adversarial character edits or code-mixing. The share of X-X batches moves "
-            f"{_and(sweep, 'no retrieval number')} monotonically{', but not ' + _and(rest) if rest else ''}. Over "
-            f"training runs, the paper's claims that hold are: {_verdicts(F, 'holds')}; contradicted: "
-            f"{_verdicts(F, 'contradicted')}; the rest are inconclusive. {clean} of "
-            f"{n['vs_base_family']['total']} strategies change clean XNLI accuracy at seed level.")
+            f"adversarial character edits or code-mixing. {_monotonic_sentence(t['sweep'])} {_claims_sentence(F)} "
+            f"{clean} of {n['vs_base_family']['total']} strategies change clean XNLI accuracy at seed level.")
 
 # %% ../nbs/09_report.ipynb #a749abe7
 def _md_limits(F:dict) -> str:
