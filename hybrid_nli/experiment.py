@@ -296,12 +296,13 @@ def stage_problem(d:Path, # stage directory
 COSTS = dict(  # per precision; `COSTS_SOURCE` says where each set comes from
     fp32=dict(step_s_per_1k_tokens=3.1, sentences_per_s=65.0, retrieval_sentences_per_s=90.0, attack_s_per_example=0.35,
               nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.25),
-    bf16=dict(step_s_per_1k_tokens=2.67, sentences_per_s=175.0, retrieval_sentences_per_s=243.0,
-              attack_s_per_example=0.13, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.215))
+    bf16=dict(step_s_per_1k_tokens=2.04, sentences_per_s=142.0, retrieval_sentences_per_s=176.0,
+              attack_s_per_example=0.21, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.164))
 COSTS_SOURCE = dict(fp32='measured on cpu-full stages, 2-core AMD EPYC (AVX2); finetune_s_per_pair on `finetune_nli` '
                          'steps of 32 MultiNLI pairs on the same kind of host',
-                    bf16='NOT YET MEASURED on an AMX host: the fp32 costs scaled by the ratios of issue 15 (Xeon with '
-                         'AMX: encoding 2.7x, a training step 1.16x; the head trains in fp32)')
+                    bf16='the fp32 costs divided by the fp32/bf16 ratios of whole stages measured in one run on a '
+                         '2-core AMD EPYC with AVX512-BF16 (benchmarks/precision_stages.py, configs/smoke.yaml: '
+                         'train 1.52x, also used for fine-tuning; retrieval 1.96x; nli 2.19x; attack 1.68x)')
 
 # %% ../nbs/08_experiment.ipynb #71af1ef5
 def _train_dir(e:Encoder, root:Path) -> Path: return root/'train'/f"{e.label.replace('/', '_')}-{e.key}"
