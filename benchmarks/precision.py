@@ -105,7 +105,7 @@ def _head():
     from sklearn.linear_model import LogisticRegression
     from hybrid_nli.data import load_mnli_sample
     from hybrid_nli.encoder import load_encoder
-    from hybrid_nli.retrieval import encode_cached
+    from hybrid_nli.embeddings import encode_cached
     m = load_encoder(device='cpu')
     feats = lambda u, v: np.concatenate([u, v, np.abs(u - v), u*v], axis=1)
     mnli = load_mnli_sample().shuffle(seed=0).select(range(400))

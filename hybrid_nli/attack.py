@@ -346,7 +346,7 @@ def tiny_classifier(encoder, # a `SentenceTransformer` with a `query` prompt (th
     "(encode, classify) of a real but tiny NLI classifier: softmax regression on `[u, v, |u−v|, u*v]`, for tests."
     from sklearn.linear_model import LogisticRegression
     from hybrid_nli.data import load_mnli_sample
-    from hybrid_nli.retrieval import encode_cached
+    from hybrid_nli.embeddings import encode_cached
     feats = lambda u, v: np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
     mnli = load_mnli_sample().shuffle(seed=seed).select(range(n))
     head = LogisticRegression(max_iter=2000).fit(feats(encode_cached(encoder, list(mnli['premise']), 'query'),

@@ -190,7 +190,7 @@ class Encoder:
 # %% ../nbs/08_experiment.ipynb #cff4aa6e
 def started_precision(root:Path|None, # a run directory
                      ) -> str|None:
-    "The precision the run in `root` started in, as its `manifest.json` says (fp32 for runs older than bf16); else None."
+    "The precision the run in `root` started in, as its `manifest.json` says (fp32 if older than bf16); else None."
     m = Path(root)/'manifest.json' if root is not None else None
     if m is None or not m.is_file(): return None
     try: return json.loads(m.read_text(encoding='utf-8')).get('precision', 'fp32')
@@ -200,7 +200,7 @@ def started_precision(root:Path|None, # a run directory
 def run_precision(cfg:ExperimentConfig, # the experiment
                   root:Path|None=None, # its run directory: 'auto' keeps the precision the run started in
                  ) -> str:
-    "The precision `cfg`'s stages run in: `cfg.precision`, with 'auto' as the run's manifest records it, else for this host."
+    "The precision of `cfg`'s stages: `cfg.precision`; 'auto' as the run's manifest records it, else for this host."
     if cfg.precision == 'auto' and (pinned := started_precision(root)): return pinned
     return resolve_precision(cfg.precision, default_device())
 

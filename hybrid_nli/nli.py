@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from .core import HybridNLIError, atomic_dir, check_limits, check_types, limited, missing_output, typed_config
 from .data import NLI_LABELS, NLI_SETS, XNLI_LANGS
 from .encoder import encoding
-from .retrieval import EmbeddingCache, encode_cached, encoder_fingerprint, own_prompt
+from .embeddings import EmbeddingCache, encode_cached, encoder_fingerprint, own_prompt
 from .stats import bootstrap_ci, mcnemar_exact, paired_bootstrap
 
 # %% auto #0

@@ -18,14 +18,15 @@ from .stats import (bh_q, bootstrap_ci, cmh_seeds, hierarchical_bootstrap, mcnem
                               spearman_ci, verdict)
 
 # %% auto #0
-__all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'ANCHORS', 'NAMES', 'RULES', 'SWEEP_NAMES',
-           'ATTACK_NAMES', 'NUMBER', 'CODE', 'load_run', 'strategy_label', 'strategy_results', 'clean_predictions',
-           'claim_label', 'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units', 'example_units',
-           'drop_units', 'compare', 'comparison_table', 'seed_tables', 'seed_spread', 'plot_ci', 'setting_cis',
-           'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs', 'regime_table', 'regime_tests',
-           'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic', 'alpha_sweep', 'macro_map',
-           'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli', 'anchor_attack', 'repeatable',
-           'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md', 'prose_numbers', 'unexplained_numbers']
+__all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'ANCHORS', 'NAMES', 'RULES', 'METHOD_MD',
+           'SWEEP_NAMES', 'ATTACK_NAMES', 'NUMBER', 'CODE', 'load_run', 'strategy_label', 'strategy_results',
+           'clean_predictions', 'claim_label', 'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units',
+           'example_units', 'drop_units', 'compare', 'comparison_table', 'seed_tables', 'seed_spread', 'plot_ci',
+           'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs', 'regime_table',
+           'regime_tests', 'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic', 'alpha_sweep',
+           'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli', 'anchor_attack',
+           'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md', 'prose_numbers',
+           'unexplained_numbers']
 
 # %% ../nbs/09_report.ipynb #5b600720
 def _in_regime(df:pd.DataFrame, regime:str|None) -> pd.DataFrame:
@@ -796,19 +797,21 @@ def _md_run(F:dict) -> str:
             f"The base encoder is one model: its {r['seeds']} seeds are {r['seeds']} NLI heads.")
 
 # %% ../nbs/09_report.ipynb #cc02b71d
+METHOD_MD = ("**How the uncertainty is counted.** Every comparison A − B is paired: same seed, same questions or "
+             "examples. Each seed's difference has its own test (a sign-flip permutation test over clusters of "
+             "parallel questions for AP, McNemar's exact test for right/wrong). What decides is the two-level "
+             "bootstrap over seeds and questions (the stats page), whose {level} interval includes the variation "
+             "between training runs; the question-level interval, which holds the seeds fixed, is the secondary "
+             "column, and right/wrong outcomes also get a Cochran–Mantel–Haenszel test with seeds as strata. A paper "
+             "claim holds when its hierarchical interval lies on the claimed side of zero (within ±{margin} for "
+             "'matches'); among the exploratory comparisons (each strategy against the base encoder, every strategy "
+             "against every other) a difference counts when its Benjamini–Hochberg q over its table is at most "
+             "{alpha}.")  # the method paragraph: the same for every run but for the rules' three numbers
+
 def _md_method(F:dict) -> str:
-    "How the uncertainty is counted."
+    "How the uncertainty is counted: `METHOD_MD` with the rules' level, margin and α."
     R = F['rules']
-    return (f"**How the uncertainty is counted.** Every comparison A − B is paired: same seed, same questions or "
-            f"examples. Each seed's difference has its own test (a sign-flip permutation test over clusters of "
-            f"parallel questions for AP, McNemar's exact test for right/wrong). What decides is the two-level "
-            f"bootstrap over seeds and questions (the stats page), whose {_pc(R['level'], F)} interval includes the "
-            f"variation between training runs; the question-level interval, which holds the seeds fixed, is the "
-            f"secondary column, and right/wrong outcomes also get a Cochran–Mantel–Haenszel test with seeds as "
-            f"strata. A paper claim holds when its hierarchical interval lies on the claimed side of zero (within "
-            f"±{_num(R['margin'], 2)} for 'matches'); among the exploratory comparisons (each strategy against the "
-            f"base encoder, every strategy against every other) a difference counts when its Benjamini–Hochberg q "
-            f"over its table is at most {_num(R['alpha'], 2)}.")
+    return METHOD_MD.format(level=_pc(R['level'], F), margin=_num(R['margin'], 2), alpha=_num(R['alpha'], 2))
 
 def _bias_word(b:dict) -> str:
     "The rules' word for a language-bias ratio: 'halved', 'reduced, not halved' or 'not reduced'."

@@ -7,7 +7,7 @@ from hybrid_nli.data import load_mnli_sample, load_xnli
 from hybrid_nli.encoder import load_encoder
 from hybrid_nli.nli import (NLIClassifier, accuracy_table, compare_nli, crosslingual_matrix, crosslingual_nli,
                             evaluate_nli, fit_nli_head, load_head, predict_proba)
-from hybrid_nli.retrieval import encoder_fingerprint
+from hybrid_nli.embeddings import encoder_fingerprint
 
 
 @pytest.fixture(scope='module')

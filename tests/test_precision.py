@@ -7,7 +7,7 @@ import pytest, yaml, torch
 
 from hybrid_nli.core import HybridNLIError
 from hybrid_nli.encoder import encoding, host_bf16, load_encoder, model_precision, resolve_precision
-from hybrid_nli.retrieval import encode_cached, encoder_fingerprint
+from hybrid_nli.embeddings import encode_cached, encoder_fingerprint
 from hybrid_nli.trainer import TrainConfig, config_dict, train
 
 RESULTS = Path(__file__).parents[1]/'results'

@@ -8,9 +8,9 @@ from datasets import Dataset, DatasetDict
 from hypothesis import given, settings, strategies as st
 
 from hybrid_nli.core import HybridNLIError, text_hash
-from hybrid_nli.retrieval import (EmbeddingCache, RetrievalResult, ap_reference, check_retrieval, claims_table,
-                                  encode_cached, encoder_fingerprint, evaluate_rankings, ranking_stats,
-                                  retrieval_problems, retrieval_subset)
+from hybrid_nli.embeddings import EmbeddingCache, encode_cached, encoder_fingerprint
+from hybrid_nli.retrieval import (RetrievalResult, ap_reference, check_retrieval, claims_table, evaluate_rankings,
+                                  ranking_stats, retrieval_problems, retrieval_subset)
 from hybrid_nli.stats import bootstrap_ci, paired_bootstrap
 
 
