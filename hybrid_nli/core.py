@@ -173,6 +173,7 @@ def _label(name:str, prefix:str, names:dict|None) -> str:
 
 def _lead(where:str|None) -> str: return f"{where}: " if where else ''
 
+# %% ../nbs/00_core.ipynb #52916b8d
 def check_types(cfg, # a dataclass instance, e.g. `TrainConfig`
                 where:str|None='config', # the config file, for messages
                 prefix:str='', # prefix of field names in messages, e.g. 'train.'
@@ -205,6 +206,7 @@ def check_field(ok:bool, # the condition the field must meet
     "Raise the one-line error `<where>: field '<name>' must be <what> (got <value>)` unless `ok`."
     if not ok: raise HybridNLIError(f"{_lead(where)}field {name!r} must be {what} (got {value!r})")
 
+# %% ../nbs/00_core.ipynb #fbf7c70c
 def check_limits(cfg, # a dataclass instance whose fields may be `limited`
                  where:str|None='config', # the config file, for messages
                  prefix:str='', # prefix of field names in messages, e.g. 'nli_head.'

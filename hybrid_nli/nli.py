@@ -462,6 +462,7 @@ class HeadConfig:
     weight_decay:float = limited(0.0, lambda v: 0 <= v < math.inf, 'a number >= 0') # Adam weight decay
     batch_size:int = limited(64, lambda v: v >= 1, 'a positive int') # pairs per step
 
+# %% ../nbs/06_nli.ipynb #493783b6
 def _group_names(names:dict|None, group:str) -> dict:
     "How messages name the settings of `group` ('head' or 'finetune'): plain keys, then `group.<setting>` keys."
     names = names or {}
@@ -480,6 +481,7 @@ def nli_settings(cls:type, # `HeadConfig` or `FinetuneConfig`
         check_limits(settings, where, names=_group_names(names, group)); return settings
     return typed_config(cls, settings or {}, where, what=group, names=_group_names(names, group))
 
+# %% ../nbs/06_nli.ipynb #42ebbff3
 def _number(v, typ) -> bool:
     "Whether `v` is an int (`typ` int) or a number (`typ` float); a bool is neither."
     return not isinstance(v, bool) and isinstance(v, int if typ is int else (int, float))

@@ -999,6 +999,7 @@ def _claims_sentence(F:dict) -> str:
     return (f"Over training runs, the paper's claims that hold are: {_verdicts(F, 'holds')}; contradicted: "
             f"{_verdicts(F, 'contradicted')}; the rest are inconclusive.")
 
+# %% ../nbs/09_report.ipynb #8e7d0d70
 def _md_answer(F:dict) -> str:
     "The answer to the research question, in words chosen by the rules."
     t, n, A = F['retrieval'], F['nli'], F['attack']

@@ -104,6 +104,7 @@ def strategy_alpha(strategy:str, alpha:float|None=0.5) -> float|None:
     check_strategy(strategy, alpha)
     return {'xx': 1.0, 'xy': 0.0, 'hybrid': alpha, 'proportional': None}[strategy]
 
+# %% ../nbs/03_sampler.ipynb #97896484
 def select_strategy(pairs:DatasetDict, # output of `data.training_pairs`
                     strategy:str, # one of `STRATEGIES`
                    ) -> DatasetDict:

@@ -82,6 +82,7 @@ def _check_langs(cfg:TrainConfig, where:str, prefix:str):
     check_field(not xy or len(cfg.langs) > 1, where, name, cfg.langs,
                 f"at least two languages for strategy {cfg.strategy!r}: with one there are no X-Y pairs to train on")
 
+# %% ../nbs/04_trainer.ipynb #8eadff5f
 def check_config(cfg:TrainConfig, # the config
                  where:str='config', # the config file (or 'overrides'), for messages
                  prefix:str='', # prefix of field names in messages ('train.' inside an experiment)
@@ -165,6 +166,7 @@ def strategy_data(cfg:TrainConfig, # checked config
                              "those languages")
     return DatasetDict({k: v.select_columns(['anchor', 'positive']) for k, v in pairs.items()})
 
+# %% ../nbs/04_trainer.ipynb #84618b59
 def planned_steps(sizes:dict, # rows per sub-dataset, by name (`xx_*` / `xy_*`)
                   strategy:str, # one of `STRATEGIES`
                   alpha:float, # X-X probability (hybrid only)
@@ -177,6 +179,7 @@ def planned_steps(sizes:dict, # rows per sub-dataset, by name (`xx_*` / `xy_*`)
     make = batch_sampler_factory(list(sizes), strategy_alpha(strategy, alpha), world_size)
     return make(ConcatDataset([range(n) for n in sizes.values()]), batch_samplers=subs).plan_sizes()
 
+# %% ../nbs/04_trainer.ipynb #83d8dcd6
 def check_training_plan(cfg:TrainConfig, # checked config
                         where:str='config', # the config file, for messages
                         prefix:str='', # prefix of field names in messages
@@ -199,6 +202,7 @@ def column_prompts(model) -> dict|None:
     p = getattr(model, 'prompts', {}) or {}
     return {'anchor': p['query'], 'positive': p['passage']} if {'query', 'passage'} <= set(p) else None
 
+# %% ../nbs/04_trainer.ipynb #190f2a60
 def _multi_cpu() -> bool:
     "Whether this process is one of several CPU processes started by `torchrun`."
     return int(os.environ.get('WORLD_SIZE', '1')) > 1 and not torch.cuda.is_available()
@@ -289,6 +293,7 @@ def last_checkpoint(out:Path) -> Path|None:
     done = [p for p in (out/'checkpoints').glob('checkpoint-*') if (p/'trainer_state.json').is_file()]
     return max(done, key=lambda p: int(p.name.split('-')[1]), default=None)
 
+# %% ../nbs/04_trainer.ipynb #25dfc407
 def _heldout_csv(history:list) -> str:
     "A run's held-out losses (step, epoch, the strategy's kinds, X-X, X-Y) as CSV: its learning curve."
     buf = io.StringIO(); w = csv.writer(buf); w.writerow(['step', 'epoch', 'heldout_loss', 'heldout_xx', 'heldout_xy'])
