@@ -173,6 +173,7 @@ def _check_parallel(files:list[tuple[Path, dict]], # (file, columns) per languag
             raise bad_input(p, f'line {i+1}', 'label', f"{NLI_LABELS.int2str(c['label'][i])} but {p0.name} has "
                             f"{NLI_LABELS.int2str(c0['label'][i])}; rows must be parallel")
 
+# %% ../nbs/02_data.ipynb #3bf2d1d0
 def xnli_from_hub(ds:Dataset, # one language of `facebook/xnli`: premise, hypothesis, label (int 0/1/2 or ClassLabel)
                   lang:str, # its language code
                  ) -> Dataset:
@@ -350,6 +351,7 @@ def squad_records(squad:dict, # parsed SQuAD JSON (`{'data': [...]}`)
     if not out: raise bad_input(path, 'whole file', 'qas', 'no questions in any paragraph')
     return out
 
+# %% ../nbs/02_data.ipynb #69c57345
 def _load_json(path:Path, what:str):
     "Parsed JSON file; syntax errors name line and column."
     try: return json.loads(_read_text(path, what))
@@ -425,6 +427,7 @@ def _check_same_ids(by_lang:dict[str, list[dict]], # records per language
             raise bad_input(files[l], f'qid {qid}', 'id',
                             f"{problem} ({len(ids)} vs {len(ids0)} questions); XQuAD files must be parallel")
 
+# %% ../nbs/02_data.ipynb #be05a297
 def squad_from_hub(ds:Dataset, # a hub SQuAD-format split: id, question, context, answers{text[], answer_start[]}
                    name:str, # hub name, for errors
                   ) -> list[dict]:
@@ -772,6 +775,7 @@ def _manifest_text(m:dict) -> str:
     rows = ',\n'.join(f'  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}' for k, v in m['files'].items())
     return f'{{\n "about": {json.dumps(m["about"])},\n "files": {{\n{rows}\n }}\n}}\n'
 
+# %% ../nbs/02_data.ipynb #3fd40e77
 def write_data_manifest(data_dir:str|Path|None=None, # data directory to record (see `core.data_dir`)
                         path:str|Path|None=None, # where to write; default the package's `data_manifest.json`
                        ) -> Path:
@@ -817,6 +821,7 @@ def _difference(want:dict, size:int, sha:str, counts) -> str:
            else 'different'
     return f"{head}: {', '.join(parts)}"
 
+# %% ../nbs/02_data.ipynb #32221837
 def check_data(data_dir:str|Path|None=None, # the directory to check (see `core.data_dir`)
                datasets:str|list[str]|None=None, # folders to check; default all
                manifest:dict|str|Path|None=None, # the record, or its path; default the package's
@@ -873,6 +878,7 @@ def _guide_files(files:dict) -> list[str]:
             + (', '.join(f'{k} {v}' for k, v in f['counts'].items()) or 'documentation (optional)')
             + f"\n      sha256 {f['sha256']}" for r, f in files.items()]
 
+# %% ../nbs/02_data.ipynb #36538ff9
 def data_guide(datasets:str|list[str]|None=None, # folders; default all
                manifest:dict|str|Path|None=None, # the record, or its path; default the package's
                sha256sum:bool=False, # only `SHA256  PATH` lines (input of `sha256sum -c` in the data directory)

@@ -262,6 +262,7 @@ def stage_files(d:Path) -> list[str]:
     return sorted(str(r) for r in rels if r.parts[0] not in ('done.json', 'checkpoints')
                   and not any(x.startswith('.') for x in r.parts))
 
+# %% ../nbs/08_experiment.ipynb #e1cf8850
 def stage_outputs(d:Path) -> dict:
     "Size, sha256 and row count of every output file of stage directory `d`."
     return {rel: dict(bytes=(d/rel).stat().st_size, sha256=file_digest(d/rel), rows=csv_rows(d/rel))
@@ -637,6 +638,7 @@ def _table_problems(root:Path) -> dict:
             for name, df in collect(cfg, root, write=False).items()
             if not (root/f'{name}.csv').is_file() or (root/f'{name}.csv').read_text(encoding='utf-8') != _csv(df)}
 
+# %% ../nbs/08_experiment.ipynb #717990c1
 def verify_run(root:str|Path, # a run directory (`<out>/<name>`)
                record:bool=False, # add outputs to older stages' done.json when their content checks pass
               ) -> dict:

@@ -132,6 +132,7 @@ def heldout_ids(pairs:DatasetDict, # `data.training_pairs`
     ids = sorted({q for d in pairs.values() for q in d['qid']})
     return set(random.Random(HELDOUT_SEED).sample(ids, round(share*len(ids))))
 
+# %% ../nbs/04_trainer.ipynb #1b1cf7e8
 def split_heldout(pairs:DatasetDict, # `data.training_pairs`
                   share:float, # share of the question ids to hold out
                  ) -> tuple[DatasetDict, DatasetDict]:
