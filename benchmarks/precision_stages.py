@@ -11,9 +11,9 @@ Runs one experiment config (default `configs/smoke.yaml`: 27 stages of every kin
    of each NLI accuracy, and of each attack summary figure, over all encoders, languages and attacks.
 
 Each run starts from an empty cache (no embeddings from the other run or an earlier one; the bundled encoder is
-converted before the clock starts). Both runs use the same config, seed and data; the training stages of the two precisions are different stages (bf16
-enters the keys), so every figure of the bf16 run comes from bf16 training and bf16 encoding. A ratio is only
-meaningful within one run of this script on one host.
+converted before the clock starts). Both runs use the same config, seed and data; the training stages of the two
+precisions are different stages (bf16 enters the keys), so every figure of the bf16 run comes from bf16 training and
+bf16 encoding. A ratio is only meaningful within one run of this script on one host.
 Run from the repository root:  .venv/bin/python benchmarks/precision_stages.py [--config configs/smoke.yaml]
 """
 from __future__ import annotations
@@ -29,11 +29,6 @@ from hybrid_nli.experiment import load_experiment, run_experiment
 KEYS = dict(retrieval=['encoder', 'eval_set'], nli_accuracy=['encoder', 'regime', 'lang'],
             attacks=['encoder', 'regime', 'attack', 'lang'])
 SKIP = {'dir', 'n', 'lo', 'hi', 'questions', 'pool_size', 'undefined_ap', 'own_first_chance', 'alpha', 'seed'}
-
-
-def cfg_model(path:str) -> str:
-    "The encoder spec of an experiment config."
-    return load_experiment(path).model
 
 
 def largest_differences(a:pd.DataFrame, b:pd.DataFrame, keys:list[str]) -> dict:
@@ -54,16 +49,16 @@ def main():
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
         for p in ('fp32', 'bf16'):
-            cache = Path(tmp)/p/'cache'   # an empty embedding cache per run, the bundled encoder converted untimed
-            if cfg_model(args.config).startswith(BUNDLED_PREFIX): materialise_bundled(cache=cache)
-            cfg = load_experiment(args.config, [f'precision={p}'])
+            cfg, cache = load_experiment(args.config, [f'precision={p}']), Path(tmp)/p/'cache'  # an empty cache per run
+            if cfg.model.startswith(BUNDLED_PREFIX): materialise_bundled(cache=cache)  # converted before the clock
             root = run_experiment(cfg, Path(tmp)/p, cache=cache, log=lambda s: print(f'  {p}: {s}', flush=True))
             tables[p] = {n: pd.read_csv(root/f'{n}.csv') for n in ('timings', *KEYS)}
     sec = {p: tables[p]['timings'].groupby('stage').seconds.sum().round(1).to_dict() for p in tables}
     r['seconds'] = sec
     r['speedup'] = {k: round(sec['fp32'][k]/sec['bf16'][k], 2) for k in sec['fp32']}
     r['total_speedup'] = round(sum(sec['fp32'].values())/sum(sec['bf16'].values()), 2)
-    r['largest_differences'] = {n: largest_differences(tables['fp32'][n], tables['bf16'][n], k) for n, k in KEYS.items()}
+    r['largest_differences'] = {n: largest_differences(tables['fp32'][n], tables['bf16'][n], k)
+                                for n, k in KEYS.items()}
     print('\n| stage kind | fp32 s | bf16 s | bf16 speed-up |\n|---|---|---|---|')
     for k in sec['fp32']: print(f"| {k} | {sec['fp32'][k]} | {sec['bf16'][k]} | {r['speedup'][k]}x |")
     print(f"| all | {sum(sec['fp32'].values()):.1f} | {sum(sec['bf16'].values()):.1f} | {r['total_speedup']}x |")
