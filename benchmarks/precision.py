@@ -4,16 +4,18 @@
    ATen capability) and what `precision: auto` resolves to here;
 2. matmul ceilings: best GFLOP/s of `a @ b` in fp32 and in bf16, a square --matmul-n and the e5 FFN shape
    (--ffn-rows x 384 x 1536);
-3. encoding: `SentenceTransformer.encode` of the bundled multilingual-e5-small through `encoder.encoding` (autocast,
-   fp32 pooling), --encode-n real XNLI test sentences from 15 languages, batch 64: sentences/s in each precision, and
-   the cosine of the bf16 vectors to the fp32 ones (min, mean);
+3. encoding: `SentenceTransformer.encode` of the bundled multilingual-e5-small through `encoder.encoding` (fp32
+   pooling), --encode-n real XNLI test sentences from 15 languages, batch 64: sentences/s in fp32, in bf16 autocast
+   (fp32 weights, as training encodes) and with the weights held in bf16 (`load_encoder(..., inference=True)`, as
+   retrieval, NLI features and attacks encode), and the cosine of the bf16 vectors to the fp32 ones (min, mean);
 4. training: s/step of the real trainer (`trainer.build_trainer`, the trainer's own `bf16=True` in bf16), X-X batches
    of --train-batch XQuAD en/de pairs at --train-len tokens, frozen embeddings; the first --train-warmup steps are not
    timed; the loss of each step is kept to compare the curves;
 5. one attack stage end to end (the char attack on --attack-n XNLI test rows of --attack-lang, --budget queries each):
    what a TextAttack user would write (a plain wrapper in fp32 that encodes premise and hypothesis on every query,
-   `attack.PlainNLIWrapper`) against this package's `attack.CachedNLIWrapper` in fp32 and in bf16. The head is a
-   softmax regression on 400 MultiNLI pairs of fp32 vectors (the same head for every wrapper; it costs microseconds).
+   `attack.PlainNLIWrapper`) against this package's `attack.CachedNLIWrapper` in fp32 and in bf16 (held weights).
+   The head is a softmax regression on 400 MultiNLI pairs of fp32 vectors (the same head for every wrapper; it costs
+   microseconds).
    The fp32 cached and plain wrappers must give the same results; bf16 may flip an example near the boundary.
 
 The figures only compare within one run on one host: never set a ratio from one host against one from another.
@@ -67,16 +69,21 @@ def xnli_sentences(n:int) -> list[str]:
 
 
 def encode_bench(n:int) -> dict:
+    "sent/s of fp32, bf16 autocast (fp32 weights, as in training) and bf16 held weights (inference), and their cosines."
     from hybrid_nli.encoder import encoding, load_encoder
     texts, out, emb = xnli_sentences(n), {}, {}
-    for p in PRECS:
-        m = load_encoder(device='cpu', precision=p)
+    for name, p, held in (('fp32', 'fp32', False), ('bf16', 'bf16', False), ('bf16_held', 'bf16', True)):
+        m = load_encoder(device='cpu', precision=p, inference=held)
         with encoding(m): m.encode(texts[:8], prompt_name='query')  # warm-up
         t = time.perf_counter()
-        with encoding(m): emb[p] = m.encode(texts, prompt_name='query', batch_size=64, convert_to_numpy=True)
-        out[p] = dict(seconds=round(time.perf_counter() - t, 2), sentences_per_s=round(len(texts)/(time.perf_counter() - t), 1))
-    cos = (emb['fp32']*emb['bf16']).sum(1)/np.linalg.norm(emb['fp32'], axis=1)/np.linalg.norm(emb['bf16'], axis=1)
-    return dict(sentences=len(texts), **out, cosine=dict(min=float(cos.min()), mean=float(cos.mean())))
+        with encoding(m): emb[name] = m.encode(texts, prompt_name='query', batch_size=64, convert_to_numpy=True)
+        dt = time.perf_counter() - t
+        out[name] = dict(seconds=round(dt, 2), sentences_per_s=round(len(texts)/dt, 1))
+    cos = lambda a, b: (a*b).sum(1)/np.linalg.norm(a, axis=1)/np.linalg.norm(b, axis=1)
+    stats = lambda c: dict(min=float(c.min()), mean=float(c.mean()))
+    return dict(sentences=len(texts), **out, cosine=stats(cos(emb['fp32'], emb['bf16'])),
+                cosine_held=stats(cos(emb['fp32'], emb['bf16_held'])),
+                cosine_held_vs_autocast=stats(cos(emb['bf16'], emb['bf16_held'])))
 
 
 def train_bench(batch:int, length:int, warmup:int, steps:int) -> dict:
@@ -125,7 +132,7 @@ def attack_bench(lang:str, n:int, budget:int) -> dict:
     out, got = {}, {}
     for name, wrap, p in (('plain fp32', PlainNLIWrapper, 'fp32'), ('cached fp32', CachedNLIWrapper, 'fp32'),
                           ('cached bf16', CachedNLIWrapper, 'bf16')):
-        m = load_encoder(device='cpu', precision=p)
+        m = load_encoder(device='cpu', precision=p, inference=True)  # bf16: weights held in bf16, as attack stages do
         def encode(texts, m=m):
             with encoding(m):
                 return m.encode(list(texts), prompt_name='query', batch_size=64, convert_to_numpy=True,
@@ -153,7 +160,14 @@ def table(r:dict) -> str:
     e = r['encode']
     lines.append(f"| encode {e['sentences']} XNLI sentences (15 languages), sent/s | {e['fp32']['sentences_per_s']} | "
                  f"{e['bf16']['sentences_per_s']} | {e['bf16']['sentences_per_s']/e['fp32']['sentences_per_s']:.2f}x |")
+    if 'bf16_held' in e:
+        lines.append(f"| encode, bf16 weights held (inference), sent/s | {e['fp32']['sentences_per_s']} | "
+                     f"{e['bf16_held']['sentences_per_s']} | "
+                     f"{e['bf16_held']['sentences_per_s']/e['fp32']['sentences_per_s']:.2f}x |")
     lines.append(f"| cosine bf16 vs fp32 (min / mean) | | {e['cosine']['min']:.6f} / {e['cosine']['mean']:.6f} | |")
+    if 'cosine_held' in e:
+        lines.append(f"| cosine bf16 held vs fp32 (min / mean) | | {e['cosine_held']['min']:.6f} / "
+                     f"{e['cosine_held']['mean']:.6f} | |")
     t = r['train']
     lines.append(f"| training step ({t['batch']} pairs x {t['max_length']} tokens), s/step | {t['fp32']['s_per_step']} | "
                  f"{t['bf16']['s_per_step']} | {t['fp32']['s_per_step']/t['bf16']['s_per_step']:.2f}x |")

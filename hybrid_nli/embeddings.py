@@ -34,14 +34,15 @@ def encoder_fingerprint(model, # a `SentenceTransformer` (any `torch.nn.Module` 
                         big:int=2**20, # tensors larger than this are hashed at a stride of 97 values
                        ) -> str:
     "A hex digest of the model's content (config, modules, prompts, every parameter), never of where it is stored."
-    h = hashlib.sha256()
+    h, bf16 = hashlib.sha256(), model_precision(model) == 'bf16'
+    as_run = lambda t: t.to(torch.bfloat16) if bf16 and t.is_floating_point() else t  # what a bf16 matmul reads
     for part in _identity(model): h.update(part.encode() + b'\x00')
     with torch.no_grad():
         for k, t in model.state_dict().items():
             v = t.detach().reshape(-1)
             if v.numel() > big: v = v[::97]
-            h.update(k.encode() + b'\x00' + str(t.dtype).encode() + str(tuple(t.shape)).encode())
-            h.update(v.float().cpu().contiguous().numpy().tobytes())
+            h.update(k.encode() + b'\x00' + str(as_run(t).dtype).encode() + str(tuple(t.shape)).encode())
+            h.update(as_run(v).float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:24]
 
 # %% ../nbs/015_embeddings.ipynb #34be590b

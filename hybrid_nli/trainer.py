@@ -263,10 +263,11 @@ def build_trainer(cfg:TrainConfig, # checked config
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import EarlyStoppingCallback
-    from hybrid_nli.encoder import load_encoder
+    from hybrid_nli.encoder import load_encoder, need_fp32_weights
     data = strategy_data(cfg) if data is None else data
     precision = resolve_precision(cfg.precision)
     model = load_encoder(cfg.model, cache=cfg.cache_dir) if model is None else model
+    need_fp32_weights(model, 'build_trainer')
     set_precision(model, precision)  # fp32 pooling under bf16; the trainer's autocast does the rest
     model.max_seq_length = cfg.max_length
     if cfg.freeze_embeddings: model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)

@@ -39,6 +39,20 @@ def test_bf16_embeddings_match_fp32_on_real_xnli(encoder, tmp_path):
                                                                                encoder_fingerprint(bf)])
 
 
+
+def test_bf16_held_weights_match_fp32_and_share_the_bf16_fingerprint(tmp_path):
+    "Inference loads hold bf16 weights (`encoder.hold_bf16`): vectors within bounds of fp32, autocast's fingerprint."
+    from hybrid_nli.encoder import holds_bf16
+    texts = _xnli_texts()
+    f32, auto = load_encoder(device='cpu'), load_encoder(device='cpu', precision='bf16')
+    held = load_encoder(device='cpu', precision='bf16', inference=True)
+    assert holds_bf16(held) and not holds_bf16(auto)
+    assert encoder_fingerprint(held) == encoder_fingerprint(auto) != encoder_fingerprint(f32)
+    a, b = (encode_cached(m, texts, 'query', cache=tmp_path/n) for m, n in ((f32, 'a'), (held, 'b')))
+    assert b.dtype == np.float32 and np.abs(np.linalg.norm(b, axis=1) - 1).max() < 1e-5  # pooled and normalised in fp32
+    cos = (a*b).sum(1)/np.linalg.norm(a, axis=1)/np.linalg.norm(b, axis=1)
+    assert cos.mean() >= 0.9999 and cos.min() >= 0.999, (cos.mean(), cos.min())
+
 def test_fp32_fingerprint_is_the_committed_one(encoder):
     "The committed NLI stages' heads were saved under this fingerprint: fp32 must still find them (and its cache)."
     committed = {json.loads(p.read_text())['encoder_fingerprint'] for p in RESULTS.glob('*/nli/base*/summary.json')}
