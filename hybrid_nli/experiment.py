@@ -21,9 +21,9 @@ from .trainer import TrainConfig, check_config, check_training_plan, config_dict
 # %% auto #0
 __all__ = ['SET_PER_ENCODER', 'NLI_FIELDS', 'STAGE_MODULES', 'ARTIFACTS', 'UNFINISHED', 'LEGACY', 'COSTS', 'COSTS_SOURCE',
            'KINDS', 'ExperimentConfig', 'attack_langs', 'load_experiment', 'stage_key', 'Encoder', 'started_precision',
-           'run_precision', 'grid', 'stage_function', 'stage_files', 'stage_outputs', 'stage_problem',
-           'finetune_settings', 'plan', 'finetune_steps', 'estimate', 'run_stage', 'stages_left', 'run_experiment',
-           'config_record', 'collect', 'verify_run', 'run_time']
+           'run_precision', 'grid', 'stage_function', 'stage_files', 'stage_outputs', 'stage_problem', 'amx_host',
+           'cost_set', 'finetune_settings', 'plan', 'finetune_steps', 'estimate', 'run_stage', 'stages_left',
+           'run_experiment', 'config_record', 'collect', 'verify_run', 'run_time']
 
 # %% ../nbs/08_experiment.ipynb #e94f53dc
 @dataclass
@@ -298,12 +298,32 @@ COSTS = dict(  # per precision; `COSTS_SOURCE` says where each set comes from
     fp32=dict(step_s_per_1k_tokens=3.1, sentences_per_s=65.0, retrieval_sentences_per_s=90.0, attack_s_per_example=0.35,
               nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.25),
     bf16=dict(step_s_per_1k_tokens=2.04, sentences_per_s=142.0, retrieval_sentences_per_s=176.0,
-              attack_s_per_example=0.21, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.164))
+              attack_s_per_example=0.21, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.164),
+    bf16_amx=dict(step_s_per_1k_tokens=0.532, sentences_per_s=468, retrieval_sentences_per_s=457,
+                  attack_s_per_example=0.056, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.043))
 COSTS_SOURCE = dict(fp32='measured on cpu-full stages, 2-core AMD EPYC (AVX2); finetune_s_per_pair on `finetune_nli` '
                          'steps of 32 MultiNLI pairs on the same kind of host',
                     bf16='the fp32 costs divided by the fp32/bf16 ratios of whole stages measured in one run on a '
                          '2-core AMD EPYC with AVX512-BF16 (benchmarks/precision_stages.py, configs/smoke.yaml: '
-                         'train 1.52x, also used for fine-tuning; retrieval 1.96x; nli 2.19x; attack 1.68x)')
+                         'train 1.52x, also used for fine-tuning; retrieval 1.96x; nli 2.19x; attack 1.68x)',
+                    bf16_amx='measured in bf16 on a 2-core Intel Xeon with AMX-BF16: training from one paper-size '
+                             'stage (configs/train-paper.yaml, median 2.18 s per step of 64 x 64 tokens; fine-tuning '
+                             'scaled alike); encoding and attacks are the fp32 costs scaled by the measured/estimated '
+                             'seconds of the bf16 stages of configs/smoke.yaml on that host (precision_stages.py: '
+                             'retrieval 0.197, nli 0.139, attack 0.16)')
+
+@functools.lru_cache(maxsize=1)
+def amx_host() -> bool:
+    "True when this CPU has AMX-BF16 tiles, as `/proc/cpuinfo` or torch sees it."
+    from hybrid_nli.encoder import cpu_bf16_flags
+    flags = cpu_bf16_flags()
+    return bool((flags['cpuinfo'] or {}).get('amx_bf16') or flags['torch']['amx'])
+
+def cost_set(precision:str, # a resolved precision, 'fp32' or 'bf16'
+             device:str='cpu', # the device that computes
+            ) -> str:
+    "The key of `COSTS` that prices `precision` on this host: bf16 on an AMX CPU has its own set."
+    return 'bf16_amx' if precision == 'bf16' and device == 'cpu' and amx_host() else precision
 
 # %% ../nbs/08_experiment.ipynb #71af1ef5
 def _train_dir(e:Encoder, root:Path) -> Path: return root/'train'/f"{e.label.replace('/', '_')}-{e.key}"
@@ -365,10 +385,10 @@ def finetune_steps(cfg:ExperimentConfig) -> tuple[int, int, int]:
 
 def estimate(stage:dict, # a stage of `plan`
              cfg:ExperimentConfig, # its experiment
-             costs:dict|None=None, # per-unit costs; default `COSTS` of the stage's precision
+             costs:dict|None=None, # per-unit costs; default `COSTS` of the stage's precision on this host
             ) -> float:
     "Estimated seconds for one stage."
-    costs = costs or COSTS[stage['enc'].precision]
+    costs = costs or COSTS[cost_set(stage['enc'].precision)]
     if stage['kind'] == 'train':
         t = stage['enc'].train
         steps = t.max_steps if t.max_steps > 0 else 500
