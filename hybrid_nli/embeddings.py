@@ -36,12 +36,13 @@ def encoder_fingerprint(model, # a `SentenceTransformer` (any `torch.nn.Module` 
     "A hex digest of the model's content (config, modules, prompts, every parameter), never of where it is stored."
     h, bf16 = hashlib.sha256(), model_precision(model) == 'bf16'
     as_run = lambda t: t.to(torch.bfloat16) if bf16 and t.is_floating_point() else t  # what a bf16 matmul reads
+    run_dtype = lambda t: torch.bfloat16 if bf16 and t.is_floating_point() else t.dtype
     for part in _identity(model): h.update(part.encode() + b'\x00')
     with torch.no_grad():
         for k, t in model.state_dict().items():
             v = t.detach().reshape(-1)
             if v.numel() > big: v = v[::97]
-            h.update(k.encode() + b'\x00' + str(as_run(t).dtype).encode() + str(tuple(t.shape)).encode())
+            h.update(k.encode() + b'\x00' + str(run_dtype(t)).encode() + str(tuple(t.shape)).encode())
             h.update(as_run(v).float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:24]
 

@@ -332,7 +332,8 @@ def retrieval_stage(spec:str, # encoder spec (see `encoder.load_encoder`)
     from hybrid_nli.encoder import load_encoder
     ds = load_retrieval(eval_set, data_dir=data)
     if questions: ds = retrieval_subset(ds, questions)
-    r = evaluate_retrieval(load_encoder(spec, cache=cache, precision=precision, inference=True), ds, cache=cache, name=eval_set)
+    model = load_encoder(spec, cache=cache, precision=precision, inference=True)  # never trained: bf16 weights under bf16
+    r = evaluate_retrieval(model, ds, cache=cache, name=eval_set)
     atomic_write(Path(out)/'per_question.csv.gz', gzip.compress(r.to_frame().to_csv(index=False).encode(), mtime=0))
     return dict(eval_set=eval_set, langs=r.langs, pool_size=r.pool_size, summary=r.summary())
 
