@@ -341,9 +341,14 @@ def _nli_key(cfg:ExperimentConfig, e:Encoder, regime:str) -> str:
         return stage_key('nli', e.key, e.seed, *sizes, changed_fields(cfg.nli_head), *sets)
     return stage_key('nli', regime, e.key, e.seed, *sizes, cfg.nli_train_sets, finetune_settings(cfg))
 
+def _calibration_id() -> str:
+    "The meaning judge's calibration (`validity.calibration_id`): a recalibration makes new constrained stages."
+    from hybrid_nli.validity import calibration_id   # imports TextAttack, so only when a config constrains its attacks
+    return calibration_id()
+
 def _attack_options(cfg:ExperimentConfig, attack:str) -> list:
     "The options of an attack stage that enter its key: none at their defaults, so earlier runs keep their keys."
-    return (['meaning'] if cfg.attack_meaning else []) + \
+    return ([f'meaning-{_calibration_id()}'] if cfg.attack_meaning else []) + \
            ([f'han-{cfg.char_han}'] if attack == 'char' and cfg.char_han != 'any' else [])
 
 # %% ../nbs/08_experiment.ipynb #9e057755

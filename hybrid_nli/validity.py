@@ -4,24 +4,26 @@
 
 # %% ../nbs/075_validity.ipynb #f4c084f7
 from __future__ import annotations
-import functools, gzip, json
+import functools, gzip, json, random
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import regex
 import torch
 from fastcore.basics import patch
 from . import core
-from .core import HybridNLIError, atomic_write
-from .data import XNLI_LANGS, load_xnli
+from .core import HybridNLIError, atomic_write, text_hash
+from .data import XNLI_LANGS, load_muse, load_xnli
 from .attack import SegmentedText  # sets TextAttack up offline before its constraints are imported
+from .attack import MIX_LANGS, homophones, language_stopwords, segment_words, word_script
 from textattack.constraints.semantics.sentence_encoders import SentenceEncoder
 
 # %% auto #0
-__all__ = ['USE_LANGS', 'CALIBRATION_PATH', 'CALIBRATION_LANGS', 'MEANING_COLUMNS', 'MeaningJudge', 'calibration_pairs',
-           'youden_threshold', 'write_calibration', 'thresholds', 'MeaningPreserved', 'meaning_scores', 'meaning_audit',
-           'write_meaning_audit']
+__all__ = ['USE_LANGS', 'CALIBRATION_PATH', 'MEANING_COLUMNS', 'MeaningJudge', 'content_words', 'edit_target', 'typo',
+           'sense_checked', 'edit_pairs', 'youden_threshold', 'write_calibration', 'thresholds', 'calibration_id',
+           'MeaningPreserved', 'meaning_scores', 'meaning_audit', 'write_meaning_audit']
 
 # %% ../nbs/075_validity.ipynb #d526e07b
 USE_LANGS = ('ar', 'de', 'en', 'es', 'fr', 'ru', 'th', 'tr', 'zh')  # XNLI languages multilingual USE v3 was trained on
@@ -66,25 +68,72 @@ def cosine(self:MeaningJudge, a:list[str], b:list[str], lang:str) -> np.ndarray:
     return (self.encode(list(a), lang)*self.encode(list(b), lang)).sum(1)
 
 # %% ../nbs/075_validity.ipynb #97f95af7
-def calibration_pairs(judge:MeaningJudge, # the judge
-                      langs:list[str], # XNLI languages (each judged by its own judge)
-                      rows:int=300, # XNLI dev rows per language (consecutive rows share premises)
-                      pivot:str='en', # the language translations are paired with
-                     ) -> pd.DataFrame:
-    "Cosines of kept (translation) and changed (sibling hypothesis) pairs per language: lang, judge, kind, cosine."
-    base = load_xnli('dev', pivot).select(range(rows))
+def content_words(text:str, # a hypothesis
+                  stop:set[str], # the language's stopwords (`attack.language_stopwords`)
+                 ) -> list[str]:
+    "Words of `text` (`attack.segment_words`) with at least two graphemes that are not stopwords."
+    return [w for w in segment_words(text) if w not in stop and w.lower() not in stop
+            and len(regex.findall(r'\X', w)) >= 2]
+
+def edit_target(text:str, # a hypothesis
+                stop:set[str], # the language's stopwords (`attack.language_stopwords`)
+               ) -> str|None:
+    "The longest word of `text` with at least two graphemes that is not a stopword (the word an edit changes)."
+    words = content_words(text, stop)
+    return max(words, key=lambda w: len(regex.findall(r'\X', w))) if words else None
+
+def typo(word:str, # the word to misspell
+         rng:random.Random, # seeded generator
+         sounds:dict[str, str], # Han character -> same-sounding ones (`attack.homophones`; empty outside Chinese)
+        ) -> str|None:
+    "A plausible typo: two adjacent graphemes swapped; in a Han word one character replaced by a same-sounding one."
+    g = regex.findall(r'\X', word)
+    if word_script(word) == 'Hani':
+        slots = [i for i, c in enumerate(g) if sounds.get(c)]
+        if not slots: return None
+        i = rng.choice(slots); return ''.join(g[:i] + [rng.choice(sounds[g[i]])] + g[i+1:])
+    if len(g) < 3: return None
+    i = rng.randrange(len(g) - 1); return ''.join(g[:i] + [g[i+1], g[i]] + g[i+2:])
+
+# %% ../nbs/075_validity.ipynb #46418f75
+def sense_checked(words:list[str], # content words of a hypothesis
+                  dictionary:dict[str, list[str]], # MUSE source -> target words
+                  parallel:str, # the hypothesis in the target language
+                 ) -> tuple[str, str]|None:
+    "The first (word, translation) whose translation occurs in the parallel hypothesis (lower-cased), if any."
+    there = {w.lower() for w in segment_words(parallel)}
+    return next(((w, t) for w in words for t in dictionary.get(w, dictionary.get(w.lower(), []))
+                 if t.lower() in there), None)
+
+def edit_pairs(judge:MeaningJudge, # the judge
+               lang:str, # XNLI language (judged by its own judge)
+               rows:int=200, # XNLI dev rows
+               pivot:str='en', # language of the right-sense translations (English itself pairs with German)
+              ) -> pd.DataFrame:
+    "Kept and changed edit-sized pairs of `lang`'s dev hypotheses: lang, judge, row, kind, edit, texts, cosine."
+    hyps = list(load_xnli('dev', lang).select(range(rows))['hypothesis'])
+    other = 'de' if lang == pivot else pivot
+    parallel = list(load_xnli('dev', other).select(range(rows))['hypothesis'])
+    stop = language_stopwords(lang)
+    vocab = sorted({w for h in hyps for w in content_words(h, stop)})
+    other_vocab = sorted({w for h in parallel for w in segment_words(h)})
+    muse = (load_muse(pivot, other) if lang == pivot else load_muse(lang, pivot)) if lang in MIX_LANGS else None
+    sounds = homophones(lang) if lang == 'zh' else {}
     out = []
-    for l in langs:
-        d = load_xnli('dev', l).select(range(rows))
-        h, p = list(d['hypothesis']), list(d['premise'])
-        sib = [(i, i + 1) for i in range(rows - 1) if p[i] == p[i + 1]]
-        partner = base if l != pivot else load_xnli('dev', 'de').select(range(rows))   # the pivot pairs with German
-        other = list(partner['hypothesis'])
-        kept = judge.cosine(h, other, l)
-        changed = judge.cosine([h[i] for i, _ in sib], [h[j] for _, j in sib], l)
-        out += [dict(lang=l, judge=judge.judge(l), kind='kept', cosine=float(c)) for c in kept]
-        out += [dict(lang=l, judge=judge.judge(l), kind='changed', cosine=float(c)) for c in changed]
-    return pd.DataFrame(out)
+    for i, h in enumerate(hyps):
+        rng, w = random.Random(f'{lang}:{i}'), edit_target(h, stop)
+        if w is None: continue
+        add = lambda kind, edit, old, new: out.append(dict(row=i, kind=kind, edit=edit, original=h,
+                                                           edited=h.replace(old, new, 1)))
+        if (t := typo(w, rng, sounds)): add('kept', 'typo', w, t)
+        add('changed', 'random word', w, rng.choice([v for v in vocab if v not in h]))
+        if muse and (hit := sense_checked(content_words(h, stop), muse, parallel[i])):
+            there = {x.lower() for x in segment_words(parallel[i])}
+            add('kept', 'right-sense mix', *hit)
+            add('changed', 'wrong-sense mix', hit[0], rng.choice([x for x in other_vocab if x.lower() not in there]))
+    pairs = pd.DataFrame(out, columns=['row', 'kind', 'edit', 'original', 'edited'])
+    return pairs.assign(lang=lang, judge=judge.judge(lang),
+                        cosine=judge.cosine(list(pairs.original), list(pairs.edited), lang))
 
 # %% ../nbs/075_validity.ipynb #837b8d46
 def youden_threshold(kept:np.ndarray, # cosines of pairs whose meaning is kept
@@ -100,22 +149,27 @@ def youden_threshold(kept:np.ndarray, # cosines of pairs whose meaning is kept
 
 # %% ../nbs/075_validity.ipynb #0e525b21
 CALIBRATION_PATH = Path(core.__file__).with_name('meaning_calibration.json')  # saved with the package
-CALIBRATION_LANGS = ['en', 'de', 'ru', 'ar', 'zh', 'hi']  # the languages cpu-full attacks
 
-def write_calibration(langs:list[str]=CALIBRATION_LANGS, # languages to calibrate on
-                      rows:int=300, # XNLI dev rows per language
+def _fit(pairs:pd.DataFrame) -> dict:
+    "Youden's threshold of kept against changed pairs."
+    return youden_threshold(pairs[pairs.kind == 'kept'].cosine, pairs[pairs.kind == 'changed'].cosine)
+
+def write_calibration(langs:list[str]=XNLI_LANGS, # languages to calibrate on
+                      rows:int=200, # XNLI dev rows per language
                       path:str|Path=CALIBRATION_PATH, # where to write
                      ) -> dict:
-    "Calibrate a threshold per judge on XNLI dev (`calibration_pairs`, `youden_threshold`) and save it as JSON."
-    cal = calibration_pairs(MeaningJudge(), langs, rows)
-    out = dict(about='Cosine thresholds of the meaning judge, calibrated on XNLI dev: kept = translation pairs, '
-                     'changed = sibling hypotheses of one premise (hybrid_nli.validity.write_calibration).',
-               rows=rows, langs=list(langs), judges={})
+    "Calibrate a threshold per judge on edit-sized XNLI dev pairs (`edit_pairs`, `youden_threshold`); save it as JSON."
+    judge = MeaningJudge()
+    cal = pd.concat([edit_pairs(judge, l, rows) for l in langs])
+    out = dict(about='Cosine thresholds of the meaning judge, calibrated on XNLI dev: kept = a typo or a right-sense '
+                     'translation of one word, changed = a random word or a wrong-sense translation '
+                     '(hybrid_nli.validity.write_calibration).', rows=rows, langs=list(langs), judges={})
     for j, g in cal.groupby('judge'):
-        fit = youden_threshold(g[g.kind == 'kept'].cosine, g[g.kind == 'changed'].cosine)
         med = g.groupby('kind').cosine.median()
-        out['judges'][j] = fit | dict(langs=sorted(g.lang.unique()), kept_median=float(med['kept']),
-                                      changed_median=float(med['changed']), pairs=len(g))
+        out['judges'][j] = _fit(g) | dict(
+            langs=sorted(g.lang.unique()), kept_median=float(med['kept']), changed_median=float(med['changed']),
+            edit_medians={e: float(c) for e, c in g.groupby('edit').cosine.median().items()},
+            lang_thresholds={l: round(_fit(gl)['threshold'], 4) for l, gl in g.groupby('lang')}, pairs=len(g))
     atomic_write(Path(path), json.dumps(out, indent=1))
     return out
 
@@ -124,6 +178,10 @@ def thresholds(path:str|Path=CALIBRATION_PATH) -> dict[str, float]:
     path = Path(path)
     if not path.is_file(): raise HybridNLIError(f"{path}: no meaning calibration (run validity.write_calibration())")
     return {j: v['threshold'] for j, v in json.loads(path.read_text())['judges'].items()}
+
+def calibration_id(path:str|Path=CALIBRATION_PATH) -> str:
+    "A short hash of the calibrated thresholds: part of a constrained attack stage's key."
+    return text_hash(json.dumps(thresholds(path), sort_keys=True))[:8]
 
 # %% ../nbs/075_validity.ipynb #51bdd700
 class MeaningPreserved(SentenceEncoder):
