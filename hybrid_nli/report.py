@@ -14,19 +14,19 @@ from scipy.stats import false_discovery_control
 from .core import HybridNLIError
 from .retrieval import PAPER_CLAIMS, RetrievalResult, read_retrieval_stage
 from .sampler import strategy_name
-from .stats import (bh_q, bootstrap_ci, cmh_seeds, hierarchical_bootstrap, mcnemar_exact, per_seed_tests,
-                              spearman_ci, verdict)
+from .stats import (bh_q, bootstrap_ci, cmh_seeds, detectable_difference, hierarchical_bootstrap,
+                              mcnemar_exact, per_seed_tests, spearman_ci, variance_components, verdict)
 
 # %% auto #0
 __all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'ANCHORS', 'NAMES', 'RULES', 'METHOD_MD',
            'SWEEP_NAMES', 'ATTACK_NAMES', 'NUMBER', 'CODE', 'load_run', 'strategy_label', 'strategy_results',
            'clean_predictions', 'claim_label', 'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units',
-           'example_units', 'drop_units', 'compare', 'comparison_table', 'seed_tables', 'seed_spread', 'plot_ci',
-           'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs', 'regime_table',
-           'regime_tests', 'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic', 'alpha_sweep',
-           'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli', 'anchor_attack',
-           'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md', 'prose_numbers',
-           'unexplained_numbers']
+           'example_units', 'drop_units', 'attack_power', 'power_md', 'compare', 'comparison_table', 'seed_tables',
+           'seed_spread', 'plot_ci', 'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs',
+           'regime_table', 'regime_tests', 'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic',
+           'alpha_sweep', 'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli',
+           'anchor_attack', 'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md',
+           'prose_numbers', 'unexplained_numbers']
 
 # %% ../nbs/09_report.ipynb #5b600720
 def _in_regime(df:pd.DataFrame, regime:str|None) -> pd.DataFrame:
@@ -155,6 +155,40 @@ def drop_units(xl:pd.DataFrame, # `crosslingual.csv`: accuracy per encoder × pr
     m = d[d.arm == a].merge(d[d.arm == b], on=['seed', 'premise_lang'], suffixes=('_a', '_b'))
     return pd.DataFrame(dict(seed=m.seed.to_numpy(), cluster=m.premise_lang.to_numpy(), a=m.drop_a.to_numpy(float),
                              b=m.drop_b.to_numpy(float)))
+
+# %% ../nbs/09_report.ipynb #8f9be024
+def attack_power(run:dict, # from `load_run`, with seeds > 1
+                 designs:dict, # name → {attack: (seeds, attacked examples)}: the designs asked about
+                 power:float=0.8, # share of runs whose interval must exclude 0
+                 **kw, # passed to `stats.detectable_difference` (experiments, n, seed)
+                ) -> pd.DataFrame:
+    "Per attack and design: the median variance components between trained strategies and the detectable difference."
+    rows = labelled(with_survived(run['attack_rows']))
+    labels = [s for s in TRAINED if s in set(rows.arm)]
+    out = []
+    for atk, g in rows.groupby('attack', sort=False):
+        units = [example_units(g, a, b, 'survived') for a, b in itertools.combinations(labels, 2)]
+        comps = pd.DataFrame([variance_components(u.a - u.b, u.seed, u.cluster) for u in units])
+        med = comps.median().to_dict()
+        for name, d in designs.items():
+            seeds, clusters = d[atk]
+            out.append(dict(attack=atk, design=name, seeds=seeds, examples=clusters, pairs=len(comps), power=power,
+                            sd_seed=med['sd_seed'], sd_example=med['sd_cluster'], sd_interaction=med['sd_noise'],
+                            detectable=detectable_difference(med, seeds, clusters, power, **kw)))
+    return pd.DataFrame(out)
+
+def power_md(power:pd.DataFrame, # from `attack_power`: the measured design first, then the ones asked about
+            ) -> str:
+    "The detectable differences of `attack_power` in one sentence, each design against the measured one."
+    d, n = (power.set_index(['design', 'attack'])[c] for c in ('detectable', 'examples'))
+    seeds, atks = power.groupby('design', sort=False).seeds.first(), list(power.attack.unique())
+    own = seeds.index[0]
+    def one(g):
+        pts = ' and '.join(f"{100*d[g, a]:.1f} points ({a})" for a in atks)
+        less = '' if g == own else ', ' + ' and '.join(f"{100*(1 - d[g, a]/d[own, a]):.0f} %" for a in atks) + ' less'
+        return f"{g} ({seeds[g]} seeds, {' and '.join(str(n[g, a]) for a in atks)} attacked examples): {pts}{less}"
+    return (f"The smallest difference in accuracy under attack between two trained strategies that "
+            f"{power.power.iloc[0]:.0%} of runs would detect, by design: " + '; '.join(map(one, seeds.index)) + '.')
 
 # %% ../nbs/09_report.ipynb #c84b6beb
 def _direction(lo:float, hi:float) -> str:

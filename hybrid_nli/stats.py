@@ -14,9 +14,9 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 from .core import HybridNLIError
 
 # %% auto #0
-__all__ = ['cluster_table', 'hierarchical_bootstrap', 'simulate_paired', 'true_difference', 'coverage', 'mcnemar_exact',
-           'sign_flip_test', 'cluster_sums', 'bootstrap_ci', 'paired_bootstrap', 'spearman_ci', 'per_seed_tests',
-           'cmh_seeds', 'bh_q', 'verdict']
+__all__ = ['cluster_table', 'hierarchical_bootstrap', 'simulate_paired', 'true_difference', 'coverage', 'variance_components',
+           'detectable_difference', 'mcnemar_exact', 'sign_flip_test', 'cluster_sums', 'bootstrap_ci',
+           'paired_bootstrap', 'spearman_ci', 'per_seed_tests', 'cmh_seeds', 'bh_q', 'verdict']
 
 # %% ../nbs/085_stats.ipynb #2fd3b351
 def cluster_table(diff:np.ndarray, # paired difference A − B per unit (nan: not defined for both)
@@ -129,6 +129,41 @@ def coverage(experiments:int=500, # simulated experiments
         h = hierarchical_bootstrap(*simulate_paired(rng, **design), n=n, level=level, seed=i)
         hits += [h['lo'] <= truth <= h['hi'], h['plain_lo'] <= truth <= h['plain_hi'], h['q_lo'] <= truth <= h['q_hi']]
     return dict(zip(['hierarchical', 'plain two-level percentile', 'question level'], hits/experiments))
+
+# %% ../nbs/085_stats.ipynb #780c71f1
+def variance_components(diff:np.ndarray, # paired difference A − B per unit
+                        seeds:np.ndarray, # training seed of each unit
+                        clusters:np.ndarray, # cluster id per unit, shared across seeds
+                       ) -> dict:
+    "Method-of-moments SDs of the seed, cluster and interaction effects of a seed × cluster table (complete clusters)."
+    _, sums, counts = cluster_table(diff, seeds, clusters)
+    with np.errstate(invalid='ignore', divide='ignore'): X = sums/counts
+    X = X[:, np.isfinite(X).all(0)]; S, G = X.shape
+    if S < 2 or G < 2: raise HybridNLIError(f"variance components need 2 seeds and 2 clusters, got {S} and {G}")
+    m, c, mu = X.mean(1), X.mean(0), X.mean()
+    e2 = ((X - m[:, None] - c[None] + mu)**2).sum()/((S - 1)*(G - 1))
+    sd = lambda ms, k: float(np.sqrt(max(0., (ms - e2)/k)))
+    return dict(sd_seed=sd(G*m.var(ddof=1), G), sd_cluster=sd(S*c.var(ddof=1), S), sd_noise=float(np.sqrt(e2)),
+                seeds=S, clusters=G)
+
+# %% ../nbs/085_stats.ipynb #f4855e33
+def detectable_difference(components:dict, # from `variance_components`: sd_seed, sd_cluster, sd_noise, seeds, clusters
+                          seeds:int|None=None, clusters:int|None=None, # the design asked about; None: the measured one
+                          power:float=0.8, # share of experiments whose interval must exclude 0
+                          level:float=0.95, # confidence level of the interval
+                          experiments:int=200, # simulated experiments
+                          n:int=300, # bootstrap replicates per experiment
+                          seed:int=0, # seed of the simulation
+                         ) -> float:
+    "The smallest true difference the hierarchical interval detects with `power` in a design with these components."
+    c = components
+    design = dict(seeds=seeds or c['seeds'], clusters=clusters or c['clusters'], sd_seed=c['sd_seed'],
+                  sd_cluster=c['sd_cluster'], sd_noise=c['sd_noise'], mean=0.0)
+    rng = np.random.default_rng(seed)
+    hs = [hierarchical_bootstrap(*simulate_paired(rng, **design), n=n, level=level, seed=i) for i in range(experiments)]
+    est, half = np.array([h['diff'] for h in hs]), np.array([(h['hi'] - h['lo'])/2 for h in hs])
+    detects = lambda d: np.mean(np.abs(est + d) > half) >= power
+    return next((float(d) for d in np.sort(np.abs(half - est)) if detects(d*(1 + 1e-9))), np.nan)
 
 # %% ../nbs/085_stats.ipynb #98b77b7a
 def mcnemar_exact(a:np.ndarray, # per-example 0/1 outcome of A
