@@ -162,7 +162,7 @@ def attack_power(run:dict, # from `load_run`, with seeds > 1
                  power:float=0.8, # share of runs whose interval must exclude 0
                  **kw, # passed to `stats.detectable_difference` (experiments, n, seed)
                 ) -> pd.DataFrame:
-    "Per attack and design: the median variance components between trained strategies and the detectable difference."
+    "Per attack and design: median variance components between trained strategies, the detectable difference, its MC SE."
     rows = labelled(with_survived(run['attack_rows']))
     labels = [s for s in TRAINED if s in set(rows.arm)]
     out = []
@@ -174,21 +174,25 @@ def attack_power(run:dict, # from `load_run`, with seeds > 1
             seeds, clusters = d[atk]
             out.append(dict(attack=atk, design=name, seeds=seeds, examples=clusters, pairs=len(comps), power=power,
                             sd_seed=med['sd_seed'], sd_example=med['sd_cluster'], sd_interaction=med['sd_noise'],
-                            detectable=detectable_difference(med, seeds, clusters, power, **kw)))
+                            **detectable_difference(med, seeds, clusters, power, **kw)))
     return pd.DataFrame(out)
 
 def power_md(power:pd.DataFrame, # from `attack_power`: the measured design first, then the ones asked about
             ) -> str:
     "The detectable differences of `attack_power` in one sentence, each design against the measured one."
-    d, n = (power.set_index(['design', 'attack'])[c] for c in ('detectable', 'examples'))
+    d, se, n = (power.set_index(['design', 'attack'])[c] for c in ('detectable', 'mc_se', 'examples'))
     seeds, atks = power.groupby('design', sort=False).seeds.first(), list(power.attack.unique())
     own = seeds.index[0]
+    def change(g, a):
+        r = d[g, a]/d[own, a] - 1
+        return f"{abs(100*r):.0f} % {'more' if r > 0 else 'less'}"
     def one(g):
-        pts = ' and '.join(f"{100*d[g, a]:.1f} points ({a})" for a in atks)
-        less = '' if g == own else ', ' + ' and '.join(f"{100*(1 - d[g, a]/d[own, a]):.0f} %" for a in atks) + ' less'
-        return f"{g} ({seeds[g]} seeds, {' and '.join(str(n[g, a]) for a in atks)} attacked examples): {pts}{less}"
+        pts = ' and '.join(f"{100*d[g, a]:.1f} ± {100*se[g, a]:.1f} points ({a})" for a in atks)
+        vs = '' if g == own else ', ' + ' and '.join(change(g, a) for a in atks)
+        return f"{g} ({seeds[g]} seeds, {' and '.join(str(n[g, a]) for a in atks)} attacked examples): {pts}{vs}"
     return (f"The smallest difference in accuracy under attack between two trained strategies that "
-            f"{power.power.iloc[0]:.0%} of runs would detect, by design: " + '; '.join(map(one, seeds.index)) + '.')
+            f"{100*power.power.iloc[0]:.0f} % of runs would detect (± its Monte Carlo standard error), by design: " +
+            '; '.join(map(one, seeds.index)) + '.')
 
 # %% ../nbs/09_report.ipynb #c84b6beb
 def _direction(lo:float, hi:float) -> str:

@@ -153,17 +153,22 @@ def detectable_difference(components:dict, # from `variance_components`: sd_seed
                           level:float=0.95, # confidence level of the interval
                           experiments:int=200, # simulated experiments
                           n:int=300, # bootstrap replicates per experiment
-                          seed:int=0, # seed of the simulation
-                         ) -> float:
-    "The smallest true difference the hierarchical interval detects with `power` in a design with these components."
+                          seed:int=0, # seed of the simulation (experiment i draws from `default_rng([seed, i])`)
+                         ) -> dict:
+    "The smallest true difference the hierarchical interval detects with `power`, and its Monte Carlo standard error."
     c = components
-    design = dict(seeds=seeds or c['seeds'], clusters=clusters or c['clusters'], sd_seed=c['sd_seed'],
-                  sd_cluster=c['sd_cluster'], sd_noise=c['sd_noise'], mean=0.0)
-    rng = np.random.default_rng(seed)
-    hs = [hierarchical_bootstrap(*simulate_paired(rng, **design), n=n, level=level, seed=i) for i in range(experiments)]
+    S, G = int(c['seeds'] if seeds is None else seeds), int(c['clusters'] if clusters is None else clusters)
+    if S < 2 or G < 2: raise HybridNLIError(f"a detectable difference needs 2 seeds and 2 clusters, got {S} and {G}")
+    design = dict(seeds=S, clusters=G, sd_seed=c['sd_seed'], sd_cluster=c['sd_cluster'], sd_noise=c['sd_noise'])
+    hs = [hierarchical_bootstrap(*simulate_paired(np.random.default_rng([seed, i]), mean=0.0, **design), n=n,
+                                 level=level, seed=i) for i in range(experiments)]
     est, half = np.array([h['diff'] for h in hs]), np.array([(h['hi'] - h['lo'])/2 for h in hs])
-    detects = lambda d: np.mean(np.abs(est + d) > half) >= power
-    return next((float(d) for d in np.sort(np.abs(half - est)) if detects(d*(1 + 1e-9))), np.nan)
+    def smallest(e, h):
+        "Smallest shift at which a `power` share of these experiments' intervals exclude 0."
+        return next(float(d) for d in np.append(np.sort(np.abs(h - e)), np.inf)
+                    if np.mean(np.abs(e + d*(1 + 1e-9)) > h) >= power)
+    boot = np.random.default_rng(seed).integers(0, experiments, (200, experiments))   # the experiments resampled
+    return dict(detectable=smallest(est, half), mc_se=float(np.std([smallest(est[b], half[b]) for b in boot])))
 
 # %% ../nbs/085_stats.ipynb #98b77b7a
 def mcnemar_exact(a:np.ndarray, # per-example 0/1 outcome of A

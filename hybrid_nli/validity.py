@@ -86,24 +86,24 @@ def typo(word:str, # the word to misspell
          rng:random.Random, # seeded generator
          sounds:dict[str, str], # Han character -> same-sounding ones (`attack.homophones`; empty outside Chinese)
         ) -> str|None:
-    "A plausible typo: two adjacent graphemes swapped; in a Han word one character replaced by a same-sounding one."
+    "A plausible typo: two adjacent unequal graphemes swapped; in a Han word a character replaced by a same-sounding one."
     g = regex.findall(r'\X', word)
     if word_script(word) == 'Hani':
         slots = [i for i, c in enumerate(g) if sounds.get(c)]
         if not slots: return None
         i = rng.choice(slots); return ''.join(g[:i] + [rng.choice(sounds[g[i]])] + g[i+1:])
-    if len(g) < 3: return None
-    i = rng.randrange(len(g) - 1); return ''.join(g[:i] + [g[i+1], g[i]] + g[i+2:])
+    slots = [i for i in range(len(g) - 1) if g[i] != g[i + 1]] if len(g) >= 3 else []
+    if not slots: return None
+    i = rng.choice(slots); return ''.join(g[:i] + [g[i+1], g[i]] + g[i+2:])
 
 # %% ../nbs/075_validity.ipynb #46418f75
 def sense_checked(words:list[str], # content words of a hypothesis
                   dictionary:dict[str, list[str]], # MUSE source -> target words
-                  parallel:str, # the hypothesis in the target language
+                  there:set[str], # the lower-cased words of the hypothesis in the target language
                  ) -> tuple[str, str]|None:
-    "The first (word, translation) whose translation occurs in the parallel hypothesis (lower-cased), if any."
-    there = {w.lower() for w in segment_words(parallel)}
+    "The first (word, translation) whose translation occurs in the parallel hypothesis and is not the word itself."
     return next(((w, t) for w in words for t in dictionary.get(w, dictionary.get(w.lower(), []))
-                 if t.lower() in there), None)
+                 if t.lower() in there and t.lower() != w.lower()), None)
 
 def edit_pairs(judge:MeaningJudge, # the judge
                lang:str, # XNLI language (judged by its own judge)
@@ -116,7 +116,7 @@ def edit_pairs(judge:MeaningJudge, # the judge
     parallel = list(load_xnli('dev', other).select(range(rows))['hypothesis'])
     stop = language_stopwords(lang)
     vocab = sorted({w for h in hyps for w in content_words(h, stop)})
-    other_vocab = sorted({w for h in parallel for w in segment_words(h)})
+    other_vocab = sorted({w for h in parallel for w in content_words(h, language_stopwords(other))})
     muse = (load_muse(pivot, other) if lang == pivot else load_muse(lang, pivot)) if lang in MIX_LANGS else None
     sounds = homophones(lang) if lang == 'zh' else {}
     out = []
@@ -126,12 +126,14 @@ def edit_pairs(judge:MeaningJudge, # the judge
         add = lambda kind, edit, old, new: out.append(dict(row=i, kind=kind, edit=edit, original=h,
                                                            edited=h.replace(old, new, 1)))
         if (t := typo(w, rng, sounds)): add('kept', 'typo', w, t)
-        add('changed', 'random word', w, rng.choice([v for v in vocab if v not in h]))
-        if muse and (hit := sense_checked(content_words(h, stop), muse, parallel[i])):
-            there = {x.lower() for x in segment_words(parallel[i])}
+        if (rand := [v for v in vocab if v not in h]): add('changed', 'random word', w, rng.choice(rand))
+        there = {x.lower() for x in segment_words(parallel[i])}
+        if muse and (hit := sense_checked(content_words(h, stop), muse, there)):
             add('kept', 'right-sense mix', *hit)
-            add('changed', 'wrong-sense mix', hit[0], rng.choice([x for x in other_vocab if x.lower() not in there]))
+            if (wrong := [x for x in other_vocab if x.lower() not in there]):
+                add('changed', 'wrong-sense mix', hit[0], rng.choice(wrong))
     pairs = pd.DataFrame(out, columns=['row', 'kind', 'edit', 'original', 'edited'])
+    pairs = pairs[pairs.original != pairs.edited].reset_index(drop=True)   # an edit that changed nothing is no pair
     return pairs.assign(lang=lang, judge=judge.judge(lang),
                         cosine=judge.cosine(list(pairs.original), list(pairs.edited), lang))
 
