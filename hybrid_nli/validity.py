@@ -116,7 +116,8 @@ def edit_pairs(judge:MeaningJudge, # the judge
     parallel = list(load_xnli('dev', other).select(range(rows))['hypothesis'])
     stop = language_stopwords(lang)
     vocab = sorted({w for h in hyps for w in content_words(h, stop)})
-    other_vocab = sorted({w for h in parallel for w in content_words(h, language_stopwords(other))})
+    other_stop = language_stopwords(other)
+    other_vocab = sorted({w for h in parallel for w in content_words(h, other_stop)})
     muse = (load_muse(pivot, other) if lang == pivot else load_muse(lang, pivot)) if lang in MIX_LANGS else None
     sounds = homophones(lang) if lang == 'zh' else {}
     out = []
