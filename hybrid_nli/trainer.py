@@ -258,6 +258,7 @@ def build_trainer(cfg:TrainConfig, # checked config
                   data:DatasetDict|None=None, # training sub-datasets; default `strategy_data(cfg)`
                   model=None, # a `SentenceTransformer`; default `load_encoder(cfg.model)`
                   heldout:DatasetDict|None=None, # held-out pairs (`heldout_data`), scored every `cfg.eval_steps`
+                  callbacks:list=(), # further `TrainerCallback`s (e.g. `benchmarks/convergence.py` keeps every checkpoint)
                  ):
     "A `SentenceTransformerTrainer` for `cfg`; with `heldout`, one that keeps the best held-out step and stops early."
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -282,12 +283,13 @@ def build_trainer(cfg:TrainConfig, # checked config
         save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1, report_to='none',
         **validate, **_device_args(precision))
     loss = MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=args.world_size > 1)
-    if heldout is None: return SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+    if heldout is None:
+        return SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss, callbacks=list(callbacks))
     kinds = {'xx': {'xx'}, 'xy': {'xy'}}.get(cfg.strategy, {'xx', 'xy'})
     stop = [EarlyStoppingCallback(early_stopping_patience=cfg.patience)] if cfg.patience else []
     pairs = DatasetDict({k: v.select_columns(['anchor', 'positive']) for k, v in heldout.items()})
     return _heldout_trainer()(model=model, args=args, train_dataset=data, eval_dataset=pairs, loss=loss,
-                              callbacks=stop, heldout=pairs, kinds=kinds)
+                              callbacks=[*stop, *callbacks], heldout=pairs, kinds=kinds)
 
 # %% ../nbs/04_trainer.ipynb #1ceac9a6
 def last_checkpoint(out:Path) -> Path|None:
@@ -322,6 +324,7 @@ def _keep_processor_kwargs(model_dir:Path):
 def train(cfg:TrainConfig, # checked config (see `load_config`)
           out:str|Path, # run directory
           where:str='config', # the config file, for messages
+          callbacks:list=(), # further `TrainerCallback`s for `build_trainer`
          ) -> Path:
     "Train an encoder as `cfg` says into `out`, resuming a killed run; return the saved model's directory."
     out = Path(out); check_config(cfg, where)
@@ -334,7 +337,7 @@ def train(cfg:TrainConfig, # checked config (see `load_config`)
     t0 = time.time(); data = check_training_plan(cfg, where, world_size=int(os.environ.get('WORLD_SIZE', '1')))
     heldout = heldout_data(cfg) if cfg.eval_steps else None
     atomic_write(out/'config.yaml', cfg_yaml)
-    trainer = build_trainer(cfg, out, data, heldout=heldout); t_setup = time.time() - t0
+    trainer = build_trainer(cfg, out, data, heldout=heldout, callbacks=callbacks); t_setup = time.time() - t0
     resume = last_checkpoint(out)
     t0 = time.time(); trainer.train(resume_from_checkpoint=str(resume) if resume else None); t_train = time.time() - t0
     if trainer.state.global_step == 0:  # an untrained encoder must never be saved as if it were trained

@@ -188,10 +188,20 @@ def test_zero_optimizer_steps_save_no_model(cli, tmp_path, monkeypatch):
         state = SimpleNamespace(global_step=0, log_history=[])
         def train(self, resume_from_checkpoint=None): pass
         def is_world_process_zero(self): return True
-    monkeypatch.setattr(trainer, 'build_trainer', lambda cfg, out, data=None, heldout=None: NoSteps())
+    monkeypatch.setattr(trainer, 'build_trainer', lambda cfg, out, data=None, heldout=None, callbacks=(): NoSteps())
     refused(cli('train', '--out', tmp_path/'run', '--set', 'langs=[en, de]', 'batch_size=4'),
             f"{tmp_path/'run'}: training ended after 0 optimizer steps, so no model/ was saved")
     assert not (tmp_path/'run'/'model').exists() and not (tmp_path/'run'/'run.json').exists()
+
+
+def test_trainer_takes_further_callbacks(tmp_path):
+    "`build_trainer(callbacks=...)` hands them to the trainer, with and without held-out scoring (benchmarks/convergence.py)."
+    from transformers import TrainerCallback
+    class Seen(TrainerCallback): pass
+    for heldout in (0.0, 0.1):
+        cfg = TrainConfig(langs=['en', 'de'], batch_size=4, max_steps=1, heldout=heldout, eval_steps=1 if heldout else 0)
+        t = trainer.build_trainer(cfg, tmp_path, heldout=trainer.heldout_data(cfg) if heldout else None, callbacks=[Seen()])
+        assert any(isinstance(c, Seen) for c in t.callback_handler.callbacks)
 
 
 def test_usage_errors_are_one_line(cli, tmp_path):
