@@ -11,7 +11,7 @@ paired comparisons), and run.json (host, configs, seconds).
 Run from the repository root:  .venv/bin/python benchmarks/convergence.py [--work DIR] [--steps 50 100 200]
 """
 from __future__ import annotations
-import argparse, dataclasses, gzip, io, json, shutil, time
+import argparse, gzip, json, shutil, time
 from pathlib import Path
 
 import pandas as pd
