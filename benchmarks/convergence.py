@@ -6,8 +6,9 @@ out, the held-out InfoNCE loss every 50 steps, patience 4, best step restored), 
 Then the FULL MLQA-R (mono-, cross-, multilingual mAP) for the base encoder, each 60-step encoder, and the paper run's
 models at `--steps`, its best step and its last step. Strategy by strategy, so a killed run keeps whole strategies;
 a rerun skips what is done. Writes results/convergence/: heldout.csv (the paper runs' held-out curves),
-retrieval.csv (one row per evaluated model) and per_question.csv.gz (each model's multilingual AP per question, for
-paired comparisons), and run.json (host, configs, seconds).
+retrieval.csv (one row per evaluated model) and per_question.csv.gz (each model's `RetrievalResult.to_frame`: every
+question's language, id and AP in every pool, for paired comparisons and the paper's claims), and run.json (host,
+configs, seconds).
 Run from the repository root:  .venv/bin/python benchmarks/convergence.py [--work DIR] [--steps 50 100 200]
 """
 from __future__ import annotations
@@ -50,11 +51,11 @@ def heldout_rows(run:Path, strategy:str) -> pd.DataFrame:
     h = pd.read_csv(run/'heldout_log.csv'); h.insert(0, 'strategy', strategy); return h
 
 
-def score(path:str, ds, precision:str, cache:Path) -> tuple[dict, list]:
-    "Full-MLQA-R summary and per-question multilingual APs of the encoder at `path`."
+def score(path:str, ds, precision:str, cache:Path) -> tuple[dict, pd.DataFrame]:
+    "Full-MLQA-R summary and per-question results (`RetrievalResult.to_frame`) of the encoder at `path`."
     t0 = time.time()
     r = evaluate_retrieval(load_encoder(path, precision=precision, inference=True), ds, cache=cache, name='mlqa_r')
-    return dict(r.summary(), seconds=round(time.time() - t0, 1)), list(r.multi)
+    return dict(r.summary(), seconds=round(time.time() - t0, 1)), r.to_frame().round(6)
 
 
 def main():
@@ -69,7 +70,8 @@ def main():
     pq = pd.read_csv(pq_csv) if pq_csv.is_file() else pd.DataFrame()
     curves = pd.read_csv(hl_csv) if hl_csv.is_file() else pd.DataFrame()
     ds = load_retrieval('mlqa_r'); cache = work/'embeddings'
-    info = dict(host=dict(cpu=cpu_model(), flags=cpu_bf16_flags()), configs={}, seconds={})
+    info = (json.loads((out/'run.json').read_text()) if (out/'run.json').is_file()   # a resumed run keeps its record
+            else dict(host=dict(cpu=cpu_model(), flags=cpu_bf16_flags()), configs={}, seconds={}))
 
     def save():
         atomic_write(ret_csv, pd.DataFrame(rows).to_csv(index=False))
@@ -80,9 +82,9 @@ def main():
     def scored(model:str, strategy:str, recipe:str, step:int, path:str, precision:str):
         nonlocal pq
         if any(r['model'] == model for r in rows): return
-        s, multi = score(path, ds, precision, cache)
+        s, q = score(path, ds, precision, cache)
         rows.append(dict(model=model, strategy=strategy, recipe=recipe, step=step, **s))
-        pq = pd.concat([pq, pd.DataFrame(dict(model=model, question=range(len(multi)), ap=multi))])
+        pq = pd.concat([pq, q.assign(model=model)[['model', *q.columns]]])
         print(f"{model}: multilingual {s['multilingual']:.4f} mono {s['monolingual']:.4f} "
               f"cross {s['cross-lingual']:.4f} ({s['seconds']} s)", flush=True); save()
 
@@ -92,11 +94,11 @@ def main():
         short, paper = encoders(label)
         info['configs'][strategy] = dict(short=config_dict(short), paper=config_dict(paper))
         t0 = time.time(); m60 = train(short, work/f'{strategy}-60')
-        info['seconds'][f'{strategy}-60 train'] = round(time.time() - t0, 1)
+        info['seconds'].setdefault(f'{strategy}-60 train', round(time.time() - t0, 1))
         scored(f'{strategy}-60', strategy, '60-step', short.max_steps, str(m60), short.precision)
         run, keep = work/f'{strategy}-paper', work/f'{strategy}-paper'/'kept'
         t0 = time.time(); train(paper, run, callbacks=[KeepModels(keep)])
-        info['seconds'][f'{strategy}-paper train'] = round(time.time() - t0, 1)
+        info['seconds'].setdefault(f'{strategy}-paper train', round(time.time() - t0, 1))
         rj = json.loads((run/'run.json').read_text())
         info['configs'][strategy].update(best_step=rj['best_step'], steps=rj['steps'])
         if curves.empty or strategy not in set(curves['strategy']):
