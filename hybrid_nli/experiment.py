@@ -297,15 +297,17 @@ def stage_problem(d:Path, # stage directory
 COSTS = dict(  # per precision; `COSTS_SOURCE` says where each set comes from
     fp32=dict(step_s_per_1k_tokens=3.1, sentences_per_s=65.0, retrieval_sentences_per_s=90.0, attack_s_per_example=0.35,
               nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.25),
-    bf16=dict(step_s_per_1k_tokens=2.04, sentences_per_s=142.0, retrieval_sentences_per_s=176.0,
-              attack_s_per_example=0.21, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.164),
+    bf16=dict(step_s_per_1k_tokens=0.581, sentences_per_s=142.0, retrieval_sentences_per_s=176.0,
+              attack_s_per_example=0.21, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.047),
     bf16_amx=dict(step_s_per_1k_tokens=0.532, sentences_per_s=468, retrieval_sentences_per_s=457,
                   attack_s_per_example=0.056, nli_head_s=30.0, stage_s=3.0, finetune_s_per_pair=0.043))
 COSTS_SOURCE = dict(fp32='measured on cpu-full stages, 2-core AMD EPYC (AVX2); finetune_s_per_pair on `finetune_nli` '
                          'steps of 32 MultiNLI pairs on the same kind of host',
-                    bf16='the fp32 costs divided by the fp32/bf16 ratios of whole stages measured in one run on a '
-                         '2-core AMD EPYC with AVX512-BF16 (benchmarks/precision_stages.py, configs/smoke.yaml: '
-                         'train 1.52x, also used for fine-tuning; retrieval 1.96x; nli 2.19x; attack 1.68x)',
+                    bf16='measured in bf16 on a 2-core AMD EPYC with AVX512-BF16: training from paper-size stages '
+                         '(benchmarks/convergence.py, cpu-paper X-X seed 0: median 2.38 s per step of 64 x 64 tokens; '
+                         'fine-tuning scaled alike); encoding and attacks are the fp32 costs divided by the fp32/bf16 '
+                         'ratios of whole stages measured in one run on such a host (benchmarks/precision_stages.py, '
+                         'configs/smoke.yaml: retrieval 1.96x; nli 2.19x; attack 1.68x)',
                     bf16_amx='measured in bf16 on a 2-core Intel Xeon with AMX-BF16: training from one paper-size '
                              'stage (configs/train-paper.yaml, median 2.18 s per step of 64 x 64 tokens; fine-tuning '
                              'scaled alike); encoding and attacks are the fp32 costs scaled by the measured/estimated '
