@@ -12,21 +12,25 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from scipy.stats import false_discovery_control
 from .core import HybridNLIError
-from .retrieval import PAPER_CLAIMS, RetrievalResult, read_retrieval_stage
+from .retrieval import PAPER_CLAIMS, RetrievalResult, claims_table, read_retrieval_stage
 from .sampler import strategy_name
 from .stats import (bh_q, bootstrap_ci, cmh_seeds, detectable_difference, hierarchical_bootstrap,
-                              mcnemar_exact, per_seed_tests, spearman_ci, variance_components, verdict)
+                              mcnemar_exact, paired_bootstrap, per_seed_tests, spearman_ci, variance_components,
+                              verdict)
 
 # %% auto #0
 __all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'ANCHORS', 'NAMES', 'RULES', 'METHOD_MD',
-           'SWEEP_NAMES', 'ATTACK_NAMES', 'NUMBER', 'CODE', 'load_run', 'strategy_label', 'strategy_results',
-           'clean_predictions', 'claim_label', 'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units',
-           'example_units', 'drop_units', 'attack_power', 'power_md', 'compare', 'comparison_table', 'seed_tables',
-           'seed_spread', 'plot_ci', 'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs',
-           'regime_table', 'regime_tests', 'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic',
-           'alpha_sweep', 'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli',
+           'SWEEP_NAMES', 'ATTACK_NAMES', 'NUMBER', 'CODE', 'CONVERGENCE_FILES', 'CONVERGENCE_SETTINGS',
+           'VERDICT_WORDS', 'load_run', 'strategy_label', 'strategy_results', 'clean_predictions', 'claim_label',
+           'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units', 'example_units', 'drop_units',
+           'attack_power', 'power_md', 'compare', 'comparison_table', 'seed_tables', 'seed_spread', 'plot_ci',
+           'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs', 'regime_table',
+           'regime_tests', 'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic', 'alpha_sweep',
+           'table1_numbers', 'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli',
            'anchor_attack', 'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md',
-           'prose_numbers', 'unexplained_numbers']
+           'prose_numbers', 'unexplained_numbers', 'read_convergence', 'convergence_result', 'convergence_table',
+           'convergence_tests', 'convergence_claims', 'plot_convergence', 'convergence_findings', 'convergence_md',
+           'convergence_paragraph']
 
 # %% ../nbs/09_report.ipynb #5b600720
 def _in_regime(df:pd.DataFrame, regime:str|None) -> pd.DataFrame:
@@ -507,17 +511,20 @@ ANCHORS = dict(
 NAMES = {'base': 'base', 'xx': 'X-X', 'xy': 'X-Y', 'hybrid-a0.25': 'hybrid α=0.25', 'hybrid-a0.5': 'hybrid α=0.5',
          'hybrid-a0.75': 'hybrid α=0.75', 'hybrid': 'hybrid'}
 
+def table1_numbers(res:RetrievalResult) -> dict:
+    "The paper's Table 1 numbers of one result: mAP macro-averaged over languages, and the mean max rank distance."
+    m = res.matrix().to_numpy(); off = ~np.eye(len(m), dtype=bool)
+    return {'monolingual': np.nanmean(np.diag(m)), 'cross-lingual': np.nanmean(m[off]),
+            'multilingual': pd.Series(res.multi).groupby(res.q_lang).mean().mean(),
+            'rank_distance': np.nanmean(res.rank_distance)}
+
 def macro_map(run:dict, eval_set:str) -> pd.DataFrame:
     "Per strategy, mean over seeds: mAP macro-averaged over languages (the paper's Table 1), rank distance, pool."
     r = labelled(run['retrieval']); r = r[r.eval_set == eval_set]
     rows = []
     for (arm, seed), g in r.groupby(['arm', 'seed'], sort=False):
         res = _stage_result(str(run['root']/g.dir.iloc[0]))
-        m = res.matrix().to_numpy(); off = ~np.eye(len(m), dtype=bool)
-        rows.append(dict(strategy=arm, seed=seed, monolingual=np.nanmean(np.diag(m)),
-                         **{'cross-lingual': np.nanmean(m[off])},
-                         multilingual=pd.Series(res.multi).groupby(res.q_lang).mean().mean(),
-                         rank_distance=np.nanmean(res.rank_distance), pool_size=res.pool_size, seeds=1))
+        rows.append(dict(strategy=arm, seed=seed, **table1_numbers(res), pool_size=res.pool_size, seeds=1))
     out = pd.DataFrame(rows).groupby('strategy', sort=False)
     return out.mean(numeric_only=True).drop(columns=['seed', 'seeds']).assign(seeds=out.size())
 
@@ -1145,3 +1152,194 @@ def unexplained_numbers(md:str, # Markdown prose
     written = {d: {f'{c:.{d}f}' for c in cands} for d in range(7)}
     ok = lambda s: s in written[len(s.split('.')[1]) if '.' in s else 0]
     return [t for t in prose_numbers(md) if not ok(t.replace('−', '-'))]
+
+# %% ../nbs/09_report.ipynb #4b9943d8
+CONVERGENCE_FILES = ('retrieval.csv', 'per_question.csv.gz', 'heldout.csv', 'run.json')
+
+def read_convergence(root:str|Path, # a results directory of `benchmarks/convergence.py`
+                    ) -> dict:
+    "Its scored models, their per-question results, the held-out curves and the run's host and configs."
+    root = Path(root)
+    if missing := [f for f in CONVERGENCE_FILES if not (root/f).is_file()]:
+        raise HybridNLIError(f"{root}: no {', '.join(missing)}: make it with "
+                             f"`python benchmarks/convergence.py --out {root}`")
+    try: heldout = pd.read_csv(root/'heldout.csv')
+    except pd.errors.EmptyDataError:   # no training run has finished yet
+        heldout = pd.DataFrame(columns=['strategy', 'step', 'heldout_loss'])
+    return dict(root=root, models=pd.read_csv(root/'retrieval.csv'), questions=pd.read_csv(root/'per_question.csv.gz'),
+                heldout=heldout, info=json.loads((root/'run.json').read_text()))
+
+# %% ../nbs/09_report.ipynb #19575de9
+def convergence_result(conv:dict, # from `read_convergence`
+                       model:str, # a scored model, e.g. 'base', 'xx-60', 'xx-paper-350'
+                      ) -> RetrievalResult:
+    "The full-MLQA-R `RetrievalResult` of one scored model, rebuilt from its per-question rows."
+    q = conv['questions']; q = q[q.model == model].reset_index(drop=True)
+    if not len(q): raise HybridNLIError(f"{conv['root']}/per_question.csv.gz: no rows for model {model!r}")
+    langs = [c[len('ap_'):] for c in q.columns if c.startswith('ap_')]
+    return RetrievalResult.from_frame(q, langs, int(conv['models'].set_index('model').pool_size[model]))
+
+# %% ../nbs/09_report.ipynb #4e6c08f6
+def convergence_table(conv:dict, # from `read_convergence`
+                     ) -> pd.DataFrame:
+    "Per scored model: recipe, step, held-out loss there, full-MLQA-R mAP (pooled) and the paper's Table 1 numbers."
+    loss, out = conv['heldout'].set_index(['strategy', 'step']).heldout_loss, []
+    for _, r in conv['models'].iterrows():
+        t1 = table1_numbers(convergence_result(conv, r.model))
+        held = loss.get((r.strategy, r.step), np.nan) if r.recipe.startswith('paper') else np.nan
+        out.append(dict(model=r.model, strategy=NAMES[r.strategy], recipe=r.recipe, step=r.step, heldout_loss=held,
+                        **r[['multilingual', 'monolingual', 'cross-lingual', 'rank_distance_norm']],
+                        **{f'table1 {k}': v for k, v in t1.items()}))
+    return pd.DataFrame(out)
+
+# %% ../nbs/09_report.ipynb #a5f9ea4b
+CONVERGENCE_SETTINGS = ('multilingual', 'monolingual', 'cross-lingual', 'rank_distance')
+
+def _recipe_model(conv:dict, strategy:str, recipe:str) -> str|None:
+    "The scored model of `strategy` trained by `recipe` ('base', '60-step', 'paper (best)'), if there is one."
+    m = conv['models']; m = m[(m.strategy == strategy) & (m.recipe == recipe)]
+    return m.model.iloc[0] if len(m) else None
+
+def convergence_tests(conv:dict, # from `read_convergence`
+                      settings:tuple=CONVERGENCE_SETTINGS, # `RetrievalResult.per_question` settings
+                      n:int=2000, # bootstrap replicates
+                     ) -> pd.DataFrame:
+    "Per strategy and setting: converged − 60-step, converged − base, 60-step − base (question level, seed 0)."
+    rows, base = [], convergence_result(conv, 'base')
+    for s in dict.fromkeys(conv['models'].strategy[conv['models'].strategy != 'base']):
+        short, best = _recipe_model(conv, s, '60-step'), _recipe_model(conv, s, 'paper (best)')
+        if best is None: continue   # its converged run is not scored yet
+        res = {'converged': convergence_result(conv, best), '60-step': convergence_result(conv, short), 'base': base}
+        for a, b in (('converged', '60-step'), ('converged', 'base'), ('60-step', 'base')):
+            ra, rb = res[a], res[b]
+            for setting in settings:
+                d = paired_bootstrap(ra.per_question(setting), rb.per_question(setting), ra.q_id, n=n)
+                rows.append(dict(strategy=NAMES[s], a=a, b=b, setting=setting,
+                                 a_value=np.nanmean(ra.per_question(setting)),
+                                 b_value=np.nanmean(rb.per_question(setting)), **d,
+                                 direction=_direction(d['lo'], d['hi'])))
+    t = pd.DataFrame(rows)
+    return t.assign(q=bh_q(t.p.to_numpy())) if len(t) else t
+
+# %% ../nbs/09_report.ipynb #bc2aed13
+def convergence_claims(conv:dict, # from `read_convergence`
+                       n:int=2000, # bootstrap replicates
+                      ) -> pd.DataFrame:
+    "`retrieval.claims_table` among the 60-step encoders and among the converged ones, for the claims both can test."
+    out = []
+    for recipe, name in (('60-step', '60-step'), ('paper (best)', 'converged')):
+        res = {c: convergence_result(conv, m) for c in ('xx', 'xy', 'hybrid')
+               if (m := _recipe_model(conv, claim_label(c), recipe)) is not None}
+        claims = [c for c in PAPER_CLAIMS if {c[2], c[3]} <= set(res)]
+        if claims: out.append(claims_table(res, claims, RULES['margin'], n).assign(recipe=name))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+# %% ../nbs/09_report.ipynb #356eaa5a
+def _ci_of(conv:dict, model:str, n:int) -> dict:
+    "Multilingual mAP of one scored model with its bootstrap interval over parallel question groups."
+    r = convergence_result(conv, model); return bootstrap_ci(r.multi, r.q_id, n)
+
+def plot_convergence(conv:dict, # from `read_convergence`
+                     n:int=2000, # bootstrap replicates of the mAP intervals
+                    ):
+    "Held-out InfoNCE loss per scored step (★ the best), and full-MLQA-R multilingual mAP per step (95 % CI)."
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(7, 2.8)); colors = {}
+    for s, h in conv['heldout'].groupby('strategy', sort=False):
+        colors[s] = a0.plot(h.step, h.heldout_loss, marker='.', label=NAMES[s])[0].get_color()
+        b = h.loc[h.heldout_loss.idxmin()]; a0.plot(b.step, b.heldout_loss, '*', ms=9, color=colors[s])
+    a0.set(xlabel='training step', ylabel='held-out InfoNCE loss'); a0.set_title('paper recipe (★ best)', fontsize=9)
+    a0.legend(fontsize=6)
+    b = _ci_of(conv, 'base', n); a1.axhspan(b['lo'], b['hi'], color='grey', alpha=.3, label='base')
+    m = conv['models']
+    for s, g in m[m.strategy != 'base'].groupby('strategy', sort=False):
+        for recipe, marker, ls in (('paper', 'o', '-'), ('60-step', 'x', 'none')):
+            g_ = g[g.recipe.str.startswith(recipe)].sort_values('step'); c = [_ci_of(conv, x, n) for x in g_.model]
+            if not c: continue
+            y = np.array([[x['mean'], x['mean'] - x['lo'], x['hi'] - x['mean']] for x in c])
+            a1.errorbar(g_.step, y[:, 0], y[:, 1:].T, marker=marker, ls=ls, ms=4, capsize=2, color=colors.get(s),
+                        label=f"{NAMES[s]}, {recipe}")
+    a1.set(xlabel='training step', ylabel='multilingual mAP')
+    a1.set_title('full MLQA-R (○ paper recipe, × 60-step recipe)', fontsize=9); a1.legend(fontsize=6)
+    fig.tight_layout(); return fig
+
+# %% ../nbs/09_report.ipynb #502ba119
+VERDICT_WORDS = (('holds', 'holds', 'hold'), ('contradicted', 'is contradicted', 'are contradicted'),
+                 ('inconclusive', 'is inconclusive', 'are inconclusive'))
+
+def convergence_findings(conv:dict, # from `read_convergence`
+                         tests:pd.DataFrame, # from `convergence_tests`
+                         claims:pd.DataFrame, # from `convergence_claims`
+                        ) -> dict:
+    "Every number and word of the convergence paragraph."
+    ct, out = convergence_table(conv), {}
+    for s, g in ct[ct.strategy != 'base'].groupby('strategy', sort=False):
+        best, short = g[g.recipe == 'paper (best)'], g[g.recipe == '60-step']
+        if not len(best): continue
+        t = tests[(tests.strategy == s) & (tests.setting == 'multilingual')].set_index(['a', 'b'])
+        mono = tests[(tests.strategy == s) & (tests.setting == 'monolingual') & (tests.b == 'base')].set_index('a')
+        cfg = conv['info']['configs'][next(k for k, v in NAMES.items() if v == s)]
+        out[s] = dict(best_step=int(best.step.iloc[0]), steps=int(cfg['steps']),
+                      short_steps=int(short.step.iloc[0]), short=float(short.multilingual.iloc[0]),
+                      converged=float(best.multilingual.iloc[0]),
+                      gain=t.loc[('converged', '60-step'), ['diff', 'lo', 'hi', 'direction']].to_dict(),
+                      mono={r: dict(value=float(mono.a_value[r]), vs_base=mono.direction[r]) for r in mono.index},
+                      table1=float(best['table1 multilingual'].iloc[0]), seed=cfg['paper']['seed'],
+                      alpha=cfg['paper']['alpha'] if cfg['paper']['strategy'] == 'hybrid' else None)
+    verdicts = {r: g.set_index('claim').verdict.to_dict() for r, g in claims.groupby('recipe')} if len(claims) \
+        else {}
+    base = ct[ct.model == 'base'].iloc[0]
+    return dict(strategies=out, base=float(base.multilingual), base_mono=float(base.monolingual),
+                mono_lower={r: sum(s['mono'][r]['vs_base'] == 'lower' for s in out.values())
+                            for r in ('60-step', 'converged')},
+                questions=int(conv['models'].questions.iloc[0]), claims=verdicts,
+                claim_counts={r: {k: sum(x == k for x in v.values()) for k, *_ in VERDICT_WORDS}
+                              for r, v in verdicts.items()},
+                claims_tested=max((len(v) for v in verdicts.values()), default=0), scored=len(out),
+                higher=sum(s['gain']['direction'] == 'higher' for s in out.values()),
+                hybrid_paper={m: ANCHORS['table1'][(m, 'hybrid')]['mlqa_r'][2] for m in ('XLM-R', 'LaBSE')})
+
+# %% ../nbs/09_report.ipynb #de0311d5
+def _claim_counts(counts:dict) -> str:
+    "'k hold, m are contradicted and j are inconclusive' from one recipe's verdict counts."
+    return _and([_verb(counts[v], one, many) for v, one, many in VERDICT_WORDS if counts[v]])
+
+def convergence_md(CF:dict, # from `convergence_findings`
+                  ) -> str:
+    "The convergence paragraph: held-out stopping, converged against 60-step and base, the claims, the paper's mAP."
+    S = CF['strategies']
+    if not S: return '**Training to convergence.** No converged encoder has been scored yet.'
+    seed, n60 = next(iter(S.values()))['seed'], next(iter(S.values()))['short_steps']
+    stop = _and([f"step {s['best_step']} for {k} (stopped at {s['steps']})" for k, s in S.items()])
+    gain = _and([f"{_sg(s['gain']['diff'])} {_ci(s['gain']['lo'], s['gain']['hi'])} for {k}" for k, s in S.items()])
+    out = (f"**Training to convergence (seed {seed}, the full MLQA-R, {CF['questions']} questions).** With the "
+           f"paper-protocol recipe the held-out InfoNCE loss was lowest at {stop}. Multilingual mAP: base encoder "
+           f"{_num(CF['base'])}; {_rg(_spread(s['short'] for s in S.values()))} after {n60} steps; "
+           f"{_rg(_spread(s['converged'] for s in S.values()))} converged. Converged − {n60}-step: {gain}; higher at "
+           f"question level for {CF['higher']} of {CF['scored']}. Monolingual mAP: base encoder "
+           f"{_num(CF['base_mono'])}; "
+           f"{_rg(_spread(s['mono']['60-step']['value'] for s in S.values()))} after {n60} steps, below the base "
+           f"encoder at question level for {CF['mono_lower']['60-step']} of {CF['scored']}; "
+           f"{_rg(_spread(s['mono']['converged']['value'] for s in S.values()))} converged, below it for "
+           f"{CF['mono_lower']['converged']}.")
+    if set(CF['claims']) == {'60-step', 'converged'}:
+        v60, vc = CF['claims']['60-step'], CF['claims']['converged']
+        moved = [f"*{c}* ({v60[c]} → {vc[c]})" for c in vc if v60.get(c) != vc[c]]
+        out += (f" Of the paper's {CF['claims_tested']} retrieval claims these encoders test, at question level "
+                f"{_claim_counts(CF['claim_counts']['60-step'])} after {n60} steps and "
+                f"{_claim_counts(CF['claim_counts']['converged'])} converged"
+                + (f"; changed: {_and(moved)}." if moved else "; no verdict changes."))
+    if hy := next((s for s in S.values() if s['alpha'] is not None), None):
+        p = CF['hybrid_paper']
+        out += (f" The converged hybrid (α = {hy['alpha']}) scores multilingual mAP {_num(hy['table1'])} "
+                f"macro-averaged over languages, the paper's definition, against {_num(p['XLM-R'])} for the paper's "
+                f"XLM-R hybrid and {_num(p['LaBSE'])} for its LaBSE hybrid.")
+    return out + (" One training seed: these intervals are over questions, not training runs; the seeds of the "
+                  "paper-protocol grid test whether the differences hold over training runs.")
+
+# %% ../nbs/09_report.ipynb #7dbe8d10
+def convergence_paragraph(root:str|Path, # a results directory of `benchmarks/convergence.py`
+                          n:int=2000, # bootstrap replicates
+                         ) -> str:
+    "The convergence paragraph of `root`, computed from its files (for the index)."
+    conv = read_convergence(root)
+    return convergence_md(convergence_findings(conv, convergence_tests(conv, n=n), convergence_claims(conv, n=n)))

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hybrid_nli.report import (RULES, answer_md, conclusions_md, findings, halved, monotonic, opposite, power_md,
-                               prose_numbers, regime_md, repeatable, unexplained_numbers)
+from hybrid_nli.report import (RULES, answer_md, conclusions_md, convergence_paragraph, findings, halved, monotonic,
+                               opposite, power_md, prose_numbers, regime_md, repeatable, unexplained_numbers)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT/'results'/'cpu-full'
@@ -69,12 +69,13 @@ def test_rules_pinned():
 
 def test_saved_prose_is_current(F):
     "The committed notebooks (and so the README and the site) show the prose `findings` gives for the committed run."
-    assert asis_output(ROOT/'nbs'/'index.ipynb')[0] == answer_md(F)
+    converged = convergence_paragraph(ROOT/'results'/'convergence')
+    assert asis_output(ROOT/'nbs'/'index.ipynb')[:2] == [answer_md(F), converged]
     power = pd.read_csv(ROOT/'results'/'power'/'cpu-full-attack.csv')
     assert asis_output(ROOT/'nbs'/'10_results.ipynb') == [power_md(power), regime_md(ROOT/'results'/'cpu-finetune'),
-                                                          conclusions_md(F)]
+                                                          converged, conclusions_md(F)]
     assert asis_output(ROOT/'nbs'/'09_report.ipynb') == []
-    assert answer_md(F) in (ROOT/'README.md').read_text()
+    assert answer_md(F) in (ROOT/'README.md').read_text() and converged in (ROOT/'README.md').read_text()
 
 
 def test_no_result_numbers_typed_in_markdown(F):
