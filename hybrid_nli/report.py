@@ -20,17 +20,17 @@ from .stats import (bh_q, bootstrap_ci, cmh_seeds, detectable_difference, hierar
 
 # %% auto #0
 __all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'ANCHORS', 'NAMES', 'RULES', 'METHOD_MD',
-           'SWEEP_NAMES', 'ATTACK_NAMES', 'NUMBER', 'CODE', 'CONVERGENCE_FILES', 'CONVERGENCE_SETTINGS',
-           'VERDICT_WORDS', 'load_run', 'strategy_label', 'strategy_results', 'clean_predictions', 'claim_label',
-           'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units', 'example_units', 'drop_units',
-           'attack_power', 'power_md', 'compare', 'comparison_table', 'seed_tables', 'seed_spread', 'plot_ci',
-           'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs', 'regime_table',
-           'regime_tests', 'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic', 'alpha_sweep',
-           'table1_numbers', 'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa', 'anchor_xnli',
-           'anchor_attack', 'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md', 'answer_md',
-           'prose_numbers', 'unexplained_numbers', 'read_convergence', 'convergence_result', 'convergence_table',
-           'convergence_tests', 'convergence_claims', 'plot_convergence', 'convergence_findings', 'convergence_md',
-           'convergence_paragraph']
+           'SWEEP_NAMES', 'ATTACK_NAMES', 'NUMBER', 'CODE', 'CONVERGENCE_FILES', 'CONVERGENCE_COLUMNS',
+           'CONVERGENCE_SETTINGS', 'RECIPE_KEYS', 'VERDICT_WORDS', 'load_run', 'strategy_label', 'strategy_results',
+           'clean_predictions', 'claim_label', 'primary_eval_set', 'labelled', 'with_survived', 'retrieval_units',
+           'example_units', 'drop_units', 'attack_power', 'power_md', 'compare', 'comparison_table', 'seed_tables',
+           'seed_spread', 'plot_ci', 'setting_cis', 'plot_matrices', 'paired_tests', 'attack_table', 'regime_runs',
+           'regime_table', 'regime_tests', 'finetune_gain', 'selection_log', 'regime_md', 'alpha_of', 'monotonic',
+           'alpha_sweep', 'table1_numbers', 'macro_map', 'anchor_retrieval', 'anchor_rank_distance', 'anchor_lareqa',
+           'anchor_xnli', 'anchor_attack', 'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md',
+           'answer_md', 'prose_numbers', 'unexplained_numbers', 'read_convergence', 'convergence_result',
+           'convergence_table', 'convergence_tests', 'convergence_claims', 'plot_convergence', 'convergence_findings',
+           'convergence_md', 'convergence_paragraph']
 
 # %% ../nbs/09_report.ipynb #5b600720
 def _in_regime(df:pd.DataFrame, regime:str|None) -> pd.DataFrame:
@@ -1155,6 +1155,19 @@ def unexplained_numbers(md:str, # Markdown prose
 
 # %% ../nbs/09_report.ipynb #4b9943d8
 CONVERGENCE_FILES = ('retrieval.csv', 'per_question.csv.gz', 'heldout.csv', 'run.json')
+CONVERGENCE_COLUMNS = {'retrieval.csv': ('model', 'strategy', 'recipe', 'step', 'multilingual', 'questions', 'pool_size'),
+                       'per_question.csv.gz': ('model', 'lang', 'qid', 'multilingual'),
+                       'heldout.csv': ('strategy', 'step', 'heldout_loss')}
+
+def _read_table(path:Path, columns:tuple) -> pd.DataFrame:
+    "One CSV of the convergence run with the columns the report reads (empty: no rows yet), or an error naming it."
+    try: t = pd.read_csv(path)
+    except pd.errors.EmptyDataError: t = pd.DataFrame(columns=columns)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as e:
+        raise HybridNLIError(f"{path}: unreadable ({e})") from e
+    if missing := [c for c in columns if c not in t.columns]:
+        raise HybridNLIError(f"{path}: no column {', '.join(missing)}")
+    return t
 
 def read_convergence(root:str|Path, # a results directory of `benchmarks/convergence.py`
                     ) -> dict:
@@ -1163,21 +1176,24 @@ def read_convergence(root:str|Path, # a results directory of `benchmarks/converg
     if missing := [f for f in CONVERGENCE_FILES if not (root/f).is_file()]:
         raise HybridNLIError(f"{root}: no {', '.join(missing)}: make it with "
                              f"`python benchmarks/convergence.py --out {root}`")
-    try: heldout = pd.read_csv(root/'heldout.csv')
-    except pd.errors.EmptyDataError:   # no training run has finished yet
-        heldout = pd.DataFrame(columns=['strategy', 'step', 'heldout_loss'])
-    return dict(root=root, models=pd.read_csv(root/'retrieval.csv'), questions=pd.read_csv(root/'per_question.csv.gz'),
-                heldout=heldout, info=json.loads((root/'run.json').read_text()))
+    t = {f: _read_table(root/f, c) for f, c in CONVERGENCE_COLUMNS.items()}
+    if not len(t['retrieval.csv']): raise HybridNLIError(f"{root/'retrieval.csv'}: no scored model yet")
+    try: info = json.loads((root/'run.json').read_text())
+    except json.JSONDecodeError as e: raise HybridNLIError(f"{root/'run.json'}: not JSON ({e})") from e
+    return dict(root=root, models=t['retrieval.csv'], questions=t['per_question.csv.gz'], heldout=t['heldout.csv'],
+                info=info)
 
 # %% ../nbs/09_report.ipynb #19575de9
 def convergence_result(conv:dict, # from `read_convergence`
                        model:str, # a scored model, e.g. 'base', 'xx-60', 'xx-paper-350'
                       ) -> RetrievalResult:
     "The full-MLQA-R `RetrievalResult` of one scored model, rebuilt from its per-question rows."
+    m = conv['models'].set_index('model')
+    if model not in m.index: raise HybridNLIError(f"{conv['root']/'retrieval.csv'}: no row for model {model!r}")
     q = conv['questions']; q = q[q.model == model].reset_index(drop=True)
     if not len(q): raise HybridNLIError(f"{conv['root']}/per_question.csv.gz: no rows for model {model!r}")
     langs = [c[len('ap_'):] for c in q.columns if c.startswith('ap_')]
-    return RetrievalResult.from_frame(q, langs, int(conv['models'].set_index('model').pool_size[model]))
+    return RetrievalResult.from_frame(q, langs, int(m.pool_size[model]))
 
 # %% ../nbs/09_report.ipynb #4e6c08f6
 def convergence_table(conv:dict, # from `read_convergence`
@@ -1195,10 +1211,16 @@ def convergence_table(conv:dict, # from `read_convergence`
 # %% ../nbs/09_report.ipynb #a5f9ea4b
 CONVERGENCE_SETTINGS = ('multilingual', 'monolingual', 'cross-lingual', 'rank_distance')
 
-def _recipe_model(conv:dict, strategy:str, recipe:str) -> str|None:
+def _recipe_model(conv:dict, strategy:str, recipe:str, required:bool=False) -> str|None:
     "The scored model of `strategy` trained by `recipe` ('base', '60-step', 'paper (best)'), if there is one."
     m = conv['models']; m = m[(m.strategy == strategy) & (m.recipe == recipe)]
+    if required and not len(m): raise HybridNLIError(f"{conv['root']/'retrieval.csv'}: no {recipe} model of {strategy}")
     return m.model.iloc[0] if len(m) else None
+
+def _same_questions(conv:dict, ra:RetrievalResult, rb:RetrievalResult, a:str, b:str):
+    "Raise unless `ra` and `rb` hold the same questions in the same order (so per-question values pair up)."
+    if not (np.array_equal(ra.q_id, rb.q_id) and np.array_equal(ra.q_lang, rb.q_lang)):
+        raise HybridNLIError(f"{conv['root']/'per_question.csv.gz'}: {a} and {b} hold different questions")
 
 def convergence_tests(conv:dict, # from `read_convergence`
                       settings:tuple=CONVERGENCE_SETTINGS, # `RetrievalResult.per_question` settings
@@ -1207,11 +1229,12 @@ def convergence_tests(conv:dict, # from `read_convergence`
     "Per strategy and setting: converged − 60-step, converged − base, 60-step − base (question level, seed 0)."
     rows, base = [], convergence_result(conv, 'base')
     for s in dict.fromkeys(conv['models'].strategy[conv['models'].strategy != 'base']):
-        short, best = _recipe_model(conv, s, '60-step'), _recipe_model(conv, s, 'paper (best)')
+        best = _recipe_model(conv, s, 'paper (best)')
         if best is None: continue   # its converged run is not scored yet
+        short = _recipe_model(conv, s, '60-step', required=True)
         res = {'converged': convergence_result(conv, best), '60-step': convergence_result(conv, short), 'base': base}
         for a, b in (('converged', '60-step'), ('converged', 'base'), ('60-step', 'base')):
-            ra, rb = res[a], res[b]
+            ra, rb = res[a], res[b]; _same_questions(conv, ra, rb, f'{s} {a}', f'{s} {b}')
             for setting in settings:
                 d = paired_bootstrap(ra.per_question(setting), rb.per_question(setting), ra.q_id, n=n)
                 rows.append(dict(strategy=NAMES[s], a=a, b=b, setting=setting,
@@ -1263,6 +1286,15 @@ def plot_convergence(conv:dict, # from `read_convergence`
     fig.tight_layout(); return fig
 
 # %% ../nbs/09_report.ipynb #502ba119
+RECIPE_KEYS = {'batch_size': 'batch size', 'max_length': 'sequence length', 'lr': 'learning rate',
+               'weight_decay': 'weight decay', 'heldout': 'held-out ids'}
+
+def _recipe_difference(cfg:dict) -> dict:
+    "What the 60-step and paper recipes of one strategy set differently, besides their length."
+    s, p = cfg['short'], cfg['paper']
+    return dict(batch=(s['batch_size'], p['batch_size']), tokens=(s['max_length'], p['max_length']),
+                other=[w for k, w in RECIPE_KEYS.items() if k not in ('batch_size', 'max_length') and s.get(k) != p.get(k)])
+
 VERDICT_WORDS = (('holds', 'holds', 'hold'), ('contradicted', 'is contradicted', 'are contradicted'),
                  ('inconclusive', 'is inconclusive', 'are inconclusive'))
 
@@ -1275,12 +1307,14 @@ def convergence_findings(conv:dict, # from `read_convergence`
     for s, g in ct[ct.strategy != 'base'].groupby('strategy', sort=False):
         best, short = g[g.recipe == 'paper (best)'], g[g.recipe == '60-step']
         if not len(best): continue
+        paper = g[g.recipe.str.startswith('paper')].sort_values('step')
+        near = paper[paper.multilingual >= best.multilingual.iloc[0] - RULES['margin']]
         t = tests[(tests.strategy == s) & (tests.setting == 'multilingual')].set_index(['a', 'b'])
         mono = tests[(tests.strategy == s) & (tests.setting == 'monolingual') & (tests.b == 'base')].set_index('a')
         cfg = conv['info']['configs'][next(k for k, v in NAMES.items() if v == s)]
         out[s] = dict(best_step=int(best.step.iloc[0]), steps=int(cfg['steps']),
                       short_steps=int(short.step.iloc[0]), short=float(short.multilingual.iloc[0]),
-                      converged=float(best.multilingual.iloc[0]),
+                      converged=float(best.multilingual.iloc[0]), near_step=int(near.step.iloc[0]),
                       gain=t.loc[('converged', '60-step'), ['diff', 'lo', 'hi', 'direction']].to_dict(),
                       mono={r: dict(value=float(mono.a_value[r]), vs_base=mono.direction[r]) for r in mono.index},
                       table1=float(best['table1 multilingual'].iloc[0]), seed=cfg['paper']['seed'],
@@ -1288,7 +1322,8 @@ def convergence_findings(conv:dict, # from `read_convergence`
     verdicts = {r: g.set_index('claim').verdict.to_dict() for r, g in claims.groupby('recipe')} if len(claims) \
         else {}
     base = ct[ct.model == 'base'].iloc[0]
-    return dict(strategies=out, base=float(base.multilingual), base_mono=float(base.monolingual),
+    return dict(strategies=out, margin=RULES['margin'],
+                recipes=_recipe_difference(next(iter(conv['info']['configs'].values()))), base=float(base.multilingual), base_mono=float(base.monolingual),
                 mono_lower={r: sum(s['mono'][r]['vs_base'] == 'lower' for s in out.values())
                             for r in ('60-step', 'converged')},
                 questions=int(conv['models'].questions.iloc[0]), claims=verdicts,
@@ -1310,12 +1345,21 @@ def convergence_md(CF:dict, # from `convergence_findings`
     if not S: return '**Training to convergence.** No converged encoder has been scored yet.'
     seed, n60 = next(iter(S.values()))['seed'], next(iter(S.values()))['short_steps']
     stop = _and([f"step {s['best_step']} for {k} (stopped at {s['steps']})" for k, s in S.items()])
+    near, R = {k: s['near_step'] for k, s in S.items()}, CF['recipes']
+    early = (f"step {next(iter(near.values()))} in all {CF['scored']}" if len(set(near.values())) == 1
+             else _and([f"step {x} for {k}" for k, x in near.items()]))
+    early_gain = 'most of the gain came early: ' if all(s['near_step'] < s['best_step'] for s in S.values()) else ''
     gain = _and([f"{_sg(s['gain']['diff'])} {_ci(s['gain']['lo'], s['gain']['hi'])} for {k}" for k, s in S.items()])
     out = (f"**Training to convergence (seed {seed}, the full MLQA-R, {CF['questions']} questions).** With the "
-           f"paper-protocol recipe the held-out InfoNCE loss was lowest at {stop}. Multilingual mAP: base encoder "
+           f"paper-protocol recipe the held-out InfoNCE loss was lowest at {stop}. Multilingual mAP (pooled over "
+           f"questions): base encoder "
            f"{_num(CF['base'])}; {_rg(_spread(s['short'] for s in S.values()))} after {n60} steps; "
            f"{_rg(_spread(s['converged'] for s in S.values()))} converged. Converged − {n60}-step: {gain}; higher at "
-           f"question level for {CF['higher']} of {CF['scored']}. Monolingual mAP: base encoder "
+           f"question level for {CF['higher']} of {CF['scored']}. The recipes differ in more than length (batch "
+           f"{R['batch'][0]} against {R['batch'][1]} pairs, {R['tokens'][0]} against {R['tokens'][1]} tokens, "
+           f"{_and(R['other'])}), so this compares two recipes, not training lengths alone; {early_gain}each "
+           f"paper-recipe run was within {CF['margin']} of its best step's mAP by {early}. "
+           f"Monolingual mAP: base encoder "
            f"{_num(CF['base_mono'])}; "
            f"{_rg(_spread(s['mono']['60-step']['value'] for s in S.values()))} after {n60} steps, below the base "
            f"encoder at question level for {CF['mono_lower']['60-step']} of {CF['scored']}; "
@@ -1331,7 +1375,8 @@ def convergence_md(CF:dict, # from `convergence_findings`
     if hy := next((s for s in S.values() if s['alpha'] is not None), None):
         p = CF['hybrid_paper']
         out += (f" The converged hybrid (α = {hy['alpha']}) scores multilingual mAP {_num(hy['table1'])} "
-                f"macro-averaged over languages, the paper's definition, against {_num(p['XLM-R'])} for the paper's "
+                f"macro-averaged over languages (the paper's definition; the pooled figures above weigh each question "
+                f"alike), against {_num(p['XLM-R'])} for the paper's "
                 f"XLM-R hybrid and {_num(p['LaBSE'])} for its LaBSE hybrid.")
     return out + (" One training seed: these intervals are over questions, not training runs; the seeds of the "
                   "paper-protocol grid test whether the differences hold over training runs.")
