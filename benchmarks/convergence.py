@@ -1,6 +1,6 @@
 """Do encoders trained to convergence differ from the 60-step ones? (issue 18, item 1)
 
-For each strategy (X-X, X-Y, hybrid at alpha 0.5), seed 0, trained on XQuAD: cpu-full's 60-step encoder (batch 32,
+For each strategy (X-X, X-Y, hybrid at alpha 0.5), seed 0 (or --seed), trained on XQuAD: cpu-full's 60-step encoder (batch 32,
 lr 2e-5) and cpu-paper's encoder (the paper's AdamW, lr 3e-5, weight decay 0.01, batch 64, 10 % of XQuAD's ids held
 out, the held-out InfoNCE loss every 50 steps, patience 4, best step restored), with the model at every saved step kept.
 Then the FULL MLQA-R (mono-, cross-, multilingual mAP) for the base encoder, each 60-step encoder, and the paper run's
@@ -9,7 +9,8 @@ a rerun skips what is done. Writes results/convergence/: heldout.csv (the paper 
 retrieval.csv (one row per evaluated model) and per_question.csv.gz (each model's `RetrievalResult.to_frame`: every
 question's language, id and AP in every pool, for paired comparisons and the paper's claims), and run.json (host,
 configs, seconds).
-Run from the repository root:  .venv/bin/python benchmarks/convergence.py [--work DIR] [--steps 50 100 200]
+Another training seed (the same recipes, the grids' seed N) goes to results/convergence-sN and its own runs.
+Run from the repository root:  .venv/bin/python benchmarks/convergence.py [--seed 0] [--work DIR] [--steps 50 100 200]
 """
 from __future__ import annotations
 import argparse, gzip, json, shutil, time
@@ -25,7 +26,7 @@ from hybrid_nli.experiment import grid, load_experiment
 from hybrid_nli.retrieval import evaluate_retrieval
 from hybrid_nli.trainer import _keep_processor_kwargs, config_dict, train
 
-STRATEGIES = ['xquad/xx/s0', 'xquad/xy/s0', 'xquad/hybrid-a0.5/s0']
+STRATEGIES = ['xx', 'xy', 'hybrid-a0.5']
 OPTIMIZER_FILES = ('optimizer.pt', 'scheduler.pt', 'rng_state.pth', 'scaler.pt')
 
 
@@ -61,10 +62,12 @@ def score(path:str, ds, precision:str, cache:Path) -> tuple[dict, pd.DataFrame]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--work', default='runs/convergence', help='training runs and kept models (not committed)')
-    ap.add_argument('--out', default='results/convergence')
+    ap.add_argument('--out', help='results directory (default: results/convergence, or results/convergence-sN for --seed N)')
+    ap.add_argument('--seed', type=int, default=0, help="the grids' training seed")
     ap.add_argument('--steps', type=int, nargs='*', default=[50, 100, 200], help='paper-run steps scored besides best and last')
     args = ap.parse_args()
-    work, out = Path(args.work), Path(args.out)
+    sfx = f'-s{args.seed}' if args.seed else ''   # seed 0 keeps the first run's names, so it resumes
+    work, out = Path(args.work), Path(args.out or f'results/convergence{sfx}')
     ret_csv, pq_csv, hl_csv = out/'retrieval.csv', out/'per_question.csv.gz', out/'heldout.csv'
     rows = pd.read_csv(ret_csv).to_dict('records') if ret_csv.is_file() else []
     pq = pd.read_csv(pq_csv) if pq_csv.is_file() else pd.DataFrame()
@@ -88,15 +91,16 @@ def main():
         print(f"{model}: multilingual {s['multilingual']:.4f} mono {s['monolingual']:.4f} "
               f"cross {s['cross-lingual']:.4f} ({s['seconds']} s)", flush=True); save()
 
-    scored('base', 'base', 'base', 0, 'bundled:multilingual-e5-small', encoders(STRATEGIES[0])[1].precision)
-    for label in STRATEGIES:
+    labels = [f'xquad/{s}/s{args.seed}' for s in STRATEGIES]
+    scored('base', 'base', 'base', 0, 'bundled:multilingual-e5-small', encoders(labels[0])[1].precision)
+    for label in labels:
         strategy = label.split('/')[1]
         short, paper = encoders(label)
         info['configs'][strategy] = dict(short=config_dict(short), paper=config_dict(paper))
-        t0 = time.time(); m60 = train(short, work/f'{strategy}-60')
+        t0 = time.time(); m60 = train(short, work/f'{strategy}{sfx}-60')
         info['seconds'].setdefault(f'{strategy}-60 train', round(time.time() - t0, 1))
         scored(f'{strategy}-60', strategy, '60-step', short.max_steps, str(m60), short.precision)
-        run, keep = work/f'{strategy}-paper', work/f'{strategy}-paper'/'kept'
+        run = work/f'{strategy}{sfx}-paper'; keep = run/'kept'
         t0 = time.time(); train(paper, run, callbacks=[KeepModels(keep)])
         info['seconds'].setdefault(f'{strategy}-paper train', round(time.time() - t0, 1))
         rj = json.loads((run/'run.json').read_text())
