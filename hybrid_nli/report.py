@@ -30,7 +30,7 @@ __all__ = ['TRAINED', 'VS_BASE_SETTINGS', 'SWEEP_METRICS', 'ANCHOR_SOURCES', 'AN
            'anchor_xnli', 'anchor_attack', 'repeatable', 'opposite', 'halved', 'findings', 'conclusions_md',
            'answer_md', 'prose_numbers', 'unexplained_numbers', 'read_convergence', 'convergence_result',
            'convergence_table', 'convergence_tests', 'convergence_claims', 'plot_convergence', 'convergence_findings',
-           'convergence_md', 'convergence_paragraph']
+           'convergence_md', 'convergence_paragraph', 'convergence_seeds']
 
 # %% ../nbs/09_report.ipynb #5b600720
 def _in_regime(df:pd.DataFrame, regime:str|None) -> pd.DataFrame:
@@ -1388,3 +1388,20 @@ def convergence_paragraph(root:str|Path, # a results directory of `benchmarks/co
     "The convergence paragraph of `root`, computed from its files (for the index)."
     conv = read_convergence(root)
     return convergence_md(convergence_findings(conv, convergence_tests(conv, n=n), convergence_claims(conv, n=n)))
+
+# %% ../nbs/09_report.ipynb #a97fadd5
+def convergence_seeds(roots:list, # results directories of `benchmarks/convergence.py`, one per training seed
+                      n:int=2000, # bootstrap replicates
+                     ) -> pd.DataFrame:
+    "Per training seed and strategy: best and last step, 60-step and converged multilingual mAP, their paired difference."
+    rows = []
+    for root in roots:
+        conv = read_convergence(root); t = convergence_tests(conv, ('multilingual',), n)
+        t = t[(t.a == 'converged') & (t.b == '60-step')].set_index('strategy')
+        for k, c in conv['info']['configs'].items():
+            if NAMES[k] not in t.index: continue   # its converged run is not scored yet
+            r = t.loc[NAMES[k]]
+            rows.append(dict(seed=c['paper']['seed'], strategy=NAMES[k], best_step=c['best_step'], last_step=c['steps'],
+                             short=r.b_value, converged=r.a_value, diff=r['diff'], lo=r.lo, hi=r.hi,
+                             direction=r.direction))
+    return pd.DataFrame(rows)
